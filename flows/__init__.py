@@ -1,0 +1,1 @@
+"""Prefect flows and thin tasks, the ``stampflow`` command line, deployments."""

@@ -1,0 +1,52 @@
+"""The ``stampflow`` command line: ``stampflow --help`` lists the subcommands, ``stampflow CMD --help``
+explains one. Subcommands live in :mod:`flows.commands` (one module each, discovered by name)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import flows.commands
+
+from pipeline import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand module of :mod:`flows.commands` registered."""
+    parser = argparse.ArgumentParser(
+        prog="stampflow",
+        description=(
+            "Classify astronomy image stamps: ingest FITS stamps, alert packets and Galaxy Zoo catalogs into "
+            "HDF5 stamp stores, simulate training data, train and score CNNs, write reports."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"stampflow {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(flows.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"flows.commands.{info.name}")
+        if hasattr(module, "register"):
+            module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stampflow`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
