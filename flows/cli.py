@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 
 import flows.commands
-
 from pipeline import __version__
 
 

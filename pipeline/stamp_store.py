@@ -71,6 +71,23 @@ def temporary_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.partial-{os.getpid()}")
 
 
+def remove_stale_partials(final: Path) -> list[Path]:
+    """Delete temporary files of ``final`` left by writers that were killed (their process is gone)."""
+    removed = []
+    for tmp in final.parent.glob(f".{final.name}.partial-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+        except PermissionError:  # alive, owned by someone else
+            continue
+    return removed
+
+
 def _as_column(values: Any) -> np.ndarray:
     """Catalog values as an array h5py can store: str/object -> utf-8 strings, numbers as they are."""
     arr = np.asarray(values)
@@ -128,6 +145,7 @@ class StampStoreWriter:
         self._label_shapes: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
         self._tmp = temporary_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(self.path)
         self._h5 = h5py.File(self._tmp, "w")
         c, (h, w) = len(self.channels), self.stamp_shape
         chunk = (max(1, min(chunk_rows, 4096)), c, h, w)
@@ -298,7 +316,7 @@ class StampStore:
         """Root attributes as plain Python values."""
         out = {}
         for key, value in self.h5.attrs.items():
-            out[key] = value.tolist() if isinstance(value, np.ndarray) else value
+            out[key] = value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
         return out
 
     @property
@@ -321,7 +339,9 @@ class StampStore:
         """Mask ``(K, C, H, W)`` bool for a slice or sorted index array (all when None)."""
         return self.h5["mask"][slice(None) if index is None else index].astype(bool)
 
-    def catalog(self, index: slice | np.ndarray | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def catalog(
+        self, index: slice | np.ndarray | None = None, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """Catalog rows as a DataFrame (strings decoded)."""
         sel = slice(None) if index is None else index
         data = {}
@@ -367,9 +387,13 @@ def validate_store(h5: h5py.File) -> list[str]:
     n = stamps.shape[0]
     channels = [str(c) for c in attrs.get("channels", [])]
     if "channels" in attrs and len(channels) != stamps.shape[1]:
-        problems.append(f"attribute channels has {len(channels)} names but /stamps has {stamps.shape[1]} channels")
+        problems.append(
+            f"attribute channels has {len(channels)} names but /stamps has {stamps.shape[1]} channels"
+        )
     if "stamp_shape" in attrs and tuple(int(v) for v in attrs["stamp_shape"]) != tuple(stamps.shape[2:]):
-        problems.append(f"attribute stamp_shape {list(attrs['stamp_shape'])} differs from /stamps {stamps.shape[2:]}")
+        problems.append(
+            f"attribute stamp_shape {list(attrs['stamp_shape'])} differs from /stamps {stamps.shape[2:]}"
+        )
     if "mask" in h5 and h5["mask"].shape != stamps.shape:
         problems.append(f"/mask shape {h5['mask'].shape} differs from /stamps {stamps.shape}")
     if "catalog" not in h5:
