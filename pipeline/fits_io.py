@@ -134,6 +134,60 @@ def _hdu_pixels(hdu: fits.hdu.base.ExtensionHDU, label: str) -> np.ndarray | Non
     return data
 
 
+def _select_planes(
+    hdul: fits.HDUList, label: str, extensions: Sequence[str] | None, caught: list
+) -> tuple[np.ndarray, list[str], list[fits.Header]]:
+    """The ``(C, H, W)`` raw planes, channel names and headers chosen from an open file (see read_stamp)."""
+    if extensions:
+        by_name = {hdu.name.upper(): hdu for hdu in hdul}
+        missing = [ext for ext in extensions if ext.upper() not in by_name]
+        if missing:
+            raise StampRejected(
+                "wrong_channels",
+                f"{label}: extension(s) {missing} not found; the file has {[h.name for h in hdul]}",
+            )
+        chosen = [by_name[ext.upper()] for ext in extensions]
+    else:
+        chosen = [hdu for hdu in hdul if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU))]
+    try:
+        arrays = [(hdu, _hdu_pixels(hdu, label)) for hdu in chosen]
+    except (ValueError, TypeError, OSError) as err:
+        raise StampRejected("truncated_fits", f"{label}: image data cannot be read ({err})") from err
+    truncated = [w for w in caught if "truncated" in str(w.message).lower()]
+    if truncated:
+        raise StampRejected("truncated_fits", f"{label}: {truncated[0].message}")
+    present = [(hdu, arr) for hdu, arr in arrays if arr is not None]
+    if extensions and len(present) < len(arrays):
+        empty = [hdu.name for hdu, arr in arrays if arr is None]
+        raise StampRejected("empty_hdu", f"{label}: extension(s) {empty} hold no image data")
+    if not present:
+        raise StampRejected("empty_hdu", f"{label}: no HDU holds image data")
+    if len(present) == 1:
+        hdu, arr = present[0]
+        if arr.ndim == 2:
+            cube, channels = arr[None], [hdu.name if extensions else "0"]
+        elif arr.ndim == 3:
+            cube, channels = arr, cube_channel_names(hdu.header, arr.shape[0])
+        else:
+            raise StampRejected(
+                "bad_dimensions",
+                f"{label}: image data is {arr.ndim}-D {arr.shape}; expected (H, W) or (C, H, W)",
+            )
+        image_headers = [hdu.header]
+    else:
+        shapes = {arr.shape for _, arr in present}
+        if any(arr.ndim != 2 for _, arr in present) or len(shapes) != 1:
+            raise StampRejected(
+                "bad_dimensions",
+                f"{label}: image HDUs {[(h.name, a.shape) for h, a in present]} are not 2-D of one shape; "
+                "choose extensions explicitly",
+            )
+        cube = np.stack([arr for _, arr in present])
+        channels = [hdu.name for hdu, _ in present]
+        image_headers = [hdu.header for hdu, _ in present]
+    return cube, channels, image_headers
+
+
 def read_stamp(
     source: str | os.PathLike | bytes,
     *,
@@ -157,63 +211,16 @@ def read_stamp(
     """
     label = name or (str(source) if not isinstance(source, (bytes, bytearray, memoryview)) else "<bytes>")
     data = _load_bytes(source, label)
+    # astropy reports truncation and non-standard cards as warnings: keep them with this input.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=False)
+            hdul = fits.open(io.BytesIO(data), memmap=False)
         except Exception as err:  # astropy raises OSError, ValueError, VerifyError... on broken headers
             raise StampRejected("not_fits", f"{label}: FITS structure is unreadable ({err})") from err
-    truncated = [w for w in caught if "truncated" in str(w.message).lower()]
-    with hdul:
-        if extensions:
-            by_name = {hdu.name.upper(): hdu for hdu in hdul}
-            missing = [ext for ext in extensions if ext.upper() not in by_name]
-            if missing:
-                raise StampRejected(
-                    "wrong_channels",
-                    f"{label}: extension(s) {missing} not found; the file has {[h.name for h in hdul]}",
-                )
-            chosen = [by_name[ext.upper()] for ext in extensions]
-        else:
-            chosen = [
-                hdu for hdu in hdul if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU))
-            ]
-        try:
-            arrays = [(hdu, _hdu_pixels(hdu, label)) for hdu in chosen]
-        except (ValueError, TypeError, OSError) as err:
-            raise StampRejected("truncated_fits", f"{label}: image data cannot be read ({err})") from err
-        if truncated:
-            raise StampRejected("truncated_fits", f"{label}: {truncated[0].message}")
-        present = [(hdu, arr) for hdu, arr in arrays if arr is not None]
-        if extensions and len(present) < len(arrays):
-            empty = [hdu.name for hdu, arr in arrays if arr is None]
-            raise StampRejected("empty_hdu", f"{label}: extension(s) {empty} hold no image data")
-        if not present:
-            raise StampRejected("empty_hdu", f"{label}: no HDU holds image data")
-        header = hdul[0].header.copy()
-        if len(present) == 1:
-            hdu, arr = present[0]
-            if arr.ndim == 2:
-                cube, channels = arr[None], [hdu.name if extensions else "0"]
-            elif arr.ndim == 3:
-                cube, channels = arr, cube_channel_names(hdu.header, arr.shape[0])
-            else:
-                raise StampRejected(
-                    "bad_dimensions",
-                    f"{label}: image data is {arr.ndim}-D {arr.shape}; expected (H, W) or (C, H, W)",
-                )
-            image_headers = [hdu.header.copy()]
-        else:
-            shapes = {arr.shape for _, arr in present}
-            if any(arr.ndim != 2 for _, arr in present) or len(shapes) != 1:
-                raise StampRejected(
-                    "bad_dimensions",
-                    f"{label}: image HDUs {[(h.name, a.shape) for h, a in present]} are not 2-D of one shape; "
-                    "choose extensions explicitly",
-                )
-            cube = np.stack([arr for _, arr in present])
-            channels = [hdu.name for hdu, _ in present]
-            image_headers = [hdu.header.copy() for hdu, _ in present]
+        with hdul:
+            cube, channels, image_headers = _select_planes(hdul, label, extensions, caught)
+            header = hdul[0].header
     pixels, mask = mask_invalid(cube, blank_threshold)
     if mask.all():
         raise StampRejected("all_masked", f"{label}: every pixel is NaN or a blank sentinel")
@@ -222,6 +229,8 @@ def read_stamp(
 
 def celestial_wcs(header: fits.Header) -> WCS | None:
     """The celestial WCS of a header, or None when it has none (no warnings raised)."""
+    if "CTYPE1" not in header and "CTYPE1A" not in header:  # cheap test: building a WCS costs ~1 ms
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:

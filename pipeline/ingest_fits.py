@@ -100,7 +100,7 @@ def ingest_fits(
             except StampRejected as err:
                 builder.reject(source, err.reason, err)
                 continue
-            if builder.pixel_scale_arcsec is None:
+            if builder.pixel_scale_arcsec is None and builder.n_ingested == 0:
                 builder.pixel_scale_arcsec = header_pixel_scale(stamp)
             ra, dec = header_sky_position(stamp)
             row = {"object_id": _object_id(stamp, path), "ra": ra, "dec": dec}
