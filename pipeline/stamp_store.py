@@ -37,6 +37,9 @@ from pipeline import __version__
 SCHEMA_VERSION = 1
 REQUIRED_CATALOG_COLUMNS = ("object_id", "source")
 COMPRESSIONS = ("lzf", "gzip", "none")
+#: Largest HDF5 chunk along N, in bytes of float32 stamps: h5py's default chunk cache is 1 MiB per
+#: dataset, and a chunk larger than the cache is re-read and re-decompressed on every partial read.
+MAX_CHUNK_BYTES = 1 << 20
 _STR = h5py.string_dtype(encoding="utf-8")
 
 
@@ -118,7 +121,8 @@ class StampStoreWriter:
         stamp_shape: ``(H, W)`` in pixels.
         pixel_scale_arcsec: pixel scale in arcsec/pixel, or None if unknown.
         config_hash: hash of the configuration that produced the store.
-        chunk_rows: rows per HDF5 chunk along N.
+        chunk_rows: rows per HDF5 chunk along N, at most (and by default at most) what fits in
+            :data:`MAX_CHUNK_BYTES` (one row at least).
         compression: ``"lzf"`` (default, fastest), ``"gzip"`` (``level`` 1-4) or ``"none"``.
         attrs: extra root attributes (JSON-able scalars or lists).
     """
@@ -148,7 +152,8 @@ class StampStoreWriter:
         remove_stale_partials(self.path)
         self._h5 = h5py.File(self._tmp, "w")
         c, (h, w) = len(self.channels), self.stamp_shape
-        chunk = (max(1, min(chunk_rows, 4096)), c, h, w)
+        rows_fitting = max(1, MAX_CHUNK_BYTES // (4 * c * h * w))
+        chunk = (max(1, min(chunk_rows, rows_fitting)), c, h, w)
         comp = _compression_kwargs(compression, level)
         self._h5.create_dataset("stamps", (0, c, h, w), "f4", maxshape=(None, c, h, w), chunks=chunk, **comp)
         self._h5.create_dataset("mask", (0, c, h, w), "u1", maxshape=(None, c, h, w), chunks=chunk, **comp)

@@ -22,6 +22,8 @@ from pipeline.rejects import RejectLog, StampRejected
 from pipeline.stamp_store import StampStoreWriter
 
 SIZE_POLICIES = ("reject", "pad")
+#: Buffered stamps are appended to the store when they reach ``chunk_rows`` rows or this many bytes.
+MAX_BUFFER_BYTES = 64 << 20
 
 
 @dataclass
@@ -79,7 +81,9 @@ class StoreBuilder:
         size_policy: ``"reject"`` a stamp of another size, or ``"pad"`` a smaller one (centred, masked).
         rejects_path: where to write rejects (default ``rejects.csv`` beside the store).
         check_channel_names: also require equal channel names, not only an equal count.
-        pixel_scale_arcsec, config_hash, chunk_rows, compression, attrs: passed to the writer.
+        chunk_rows: rows buffered per append (also bounded by :data:`MAX_BUFFER_BYTES`) and the
+            requested HDF5 chunk length (the writer bounds it by bytes).
+        pixel_scale_arcsec, config_hash, compression, attrs: passed to the writer.
     """
 
     def __init__(
@@ -193,7 +197,7 @@ class StoreBuilder:
             raise ValueError(f"row for {source} lacks catalog columns {missing}")
         self._buffer.append((pixels, mask, {c: full_row[c] for c in self.columns}, dict(labels or {})))
         self.n_ingested += 1
-        if len(self._buffer) >= self._chunk_rows:
+        if len(self._buffer) >= self._chunk_rows or len(self._buffer) * pixels.nbytes >= MAX_BUFFER_BYTES:
             self._flush()
         return True
 

@@ -1,0 +1,109 @@
+"""``stampflow ingest-galaxy-zoo CATALOG IMAGES_DIR --format kaggle|gz2|decals``: labels + images -> store.
+
+Writes a stamp store with the Galaxy Zoo labels and ``rejects.csv`` beside it, prints
+``inputs / ingested / rejected``. Exit codes: 0 done (some rows may be rejected), 1 nothing ingested or
+the catalog / images folder cannot be used (the error names it), 3 the output cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_NOTHING_INGESTED = 1
+EXIT_CANNOT_WRITE = 3
+
+
+def _shape(text: str) -> tuple[int, int]:
+    parts = [int(p) for p in text.lower().replace("x", ",").split(",") if p]
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"stamp size must be N or HxW, got {text!r}")
+    return parts[0], parts[1]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from data_catalogs.galaxy_zoo_formats import CatalogError
+    from pipeline.galaxy_zoo_ingest import ingest_galaxy_zoo
+
+    try:
+        report = ingest_galaxy_zoo(
+            args.catalog,
+            args.images_dir,
+            args.out,
+            format=args.format,
+            estimate=args.estimate,
+            id_column=args.id_column,
+            file_column=args.file_column,
+            tol=args.tol,
+            stamp_shape=args.stamp_size,
+            size_policy=args.on_size_mismatch,
+            rejects_path=args.rejects,
+            compression=args.compression,
+            progress=sys.stderr.isatty(),
+        )
+    except CatalogError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_NOTHING_INGESTED
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_NOTHING_INGESTED
+    except OSError as err:
+        print(f"error: cannot write the output: {err}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    if report.n_ingested == 0:
+        print(f"error: nothing could be ingested; see {report.rejects}", file=sys.stderr)
+        return EXIT_NOTHING_INGESTED
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``ingest-galaxy-zoo`` subcommand."""
+    parser = subparsers.add_parser(
+        "ingest-galaxy-zoo",
+        help="ingest Galaxy Zoo labels (Kaggle, GZ2, GZ DECaLS) and their images into a stamp store",
+        description=(
+            "Read a Galaxy Zoo label catalog (CSV, Parquet or FITS table) in the Kaggle "
+            "training_solutions_rev1 form, the GZ2 (Willett+2013 / Hart+2016) form or the GZ DECaLS "
+            "(Walmsley+2022) volunteer form; validate every row against the decision tree; join each row to "
+            "its image (JPEG, PNG or FITS) by a file column or as IMAGES_DIR/{id}.jpg|.png|.fits[.gz]; write "
+            "an HDF5 stamp store with the labels in /labels/gz_answers (Kaggle 37 cumulative fractions; "
+            "/labels/gz_decals_fractions for DECaLS) and rejects.csv beside it. Bad rows and missing or "
+            "unreadable images are rejected by galaxy id; the run goes on. Prints inputs = ingested + rejected."
+        ),
+    )
+    parser.add_argument("catalog", type=Path, help="label catalog (.csv, .parquet, .fits)")
+    parser.add_argument("images_dir", type=Path, help="folder of the images")
+    parser.add_argument(
+        "--format", choices=["kaggle", "gz2", "decals"], default="kaggle", help="catalog format"
+    )
+    parser.add_argument(
+        "--out", "-o", type=Path, default=Path("stamps.h5"), help="stamp store (default stamps.h5)"
+    )
+    parser.add_argument("--rejects", type=Path, help="rejects CSV (default: rejects.csv beside the store)")
+    parser.add_argument(
+        "--estimate",
+        choices=["fraction", "weighted", "debiased"],
+        help="GZ2: fraction (default), weighted or debiased; DECaLS: fraction (default) or debiased",
+    )
+    parser.add_argument("--id-column", help="galaxy id column (default: GalaxyID / dr7objid / iauname ...)")
+    parser.add_argument("--file-column", help="image file column, relative to IMAGES_DIR (default: by id)")
+    parser.add_argument("--tol", type=float, help="tolerance on the decision-tree sums (default 1e-6)")
+    parser.add_argument(
+        "--stamp-size", type=_shape, help="store stamp size N or HxW (default: the first image's)"
+    )
+    parser.add_argument(
+        "--on-size-mismatch",
+        choices=["reject", "pad"],
+        default="reject",
+        help="images of another size: reject them (default) or pad smaller ones with masked pixels",
+    )
+    parser.add_argument(
+        "--compression", choices=["lzf", "gzip", "none"], default="lzf", help="HDF5 compression (default lzf)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=_run)
