@@ -1,0 +1,223 @@
+"""Train a model on stamp stores and write a checkpoint with its model card.
+
+:func:`train_model` is the one training entry point for every task: it seeds everything, builds the task's
+LightningModule from a preset (:data:`models.checkpoints.MODEL_CLASSES`), the data module from the model's
+``data_config()``, fits with a deterministic ``lightning.Trainer`` (optionally bounded in wall time), runs
+the test split, lets the model add card fields computed on validation data (``after_fit``: thresholds,
+calibration) and writes ``<out_dir>/model.ckpt`` and ``model_card.json``.
+
+``python -m models.train TASK --store S ...`` runs the same thing as a script: flows start training as a
+subprocess so that Lightning DDP, which re-executes its entry point, works on several GPUs or nodes.
+
+The model contract (see models/morphology.py, models/realbogus.py): ``cls(preset=..., **overrides)`` with
+``save_hyperparameters()``; class attributes ``TASK`` and ``TARGET`` (the store label); ``data_config()``
+-> StampDataModule keyword arguments; ``card_fields()`` -> ``architecture``, ``input_channels``,
+``input_size``, ``normalisation``, ``output_names``; optional ``after_fit(datamodule) -> dict``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from models.checkpoints import model_class, save_checkpoint
+from models.datamodule import StampDataModule
+from models.train_options import add_train_arguments
+from pipeline import __version__
+from pipeline.stamp_store import combined_sha256, open_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a training run wrote and measured."""
+
+    checkpoint: str
+    model_card: str
+    metrics: dict[str, float]
+    seconds: float
+    epochs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _store_facts(stores: Sequence[Path]) -> tuple[list[str], list[int], float, str]:
+    """Channels, stamp shape, pixel scale and a combined content hash of the training stores."""
+    digests, channels, shape, scale = [], None, None, float("nan")
+    for path in stores:
+        with open_store(path) as store:
+            channels, shape, scale = store.channels, list(store.stamp_shape), store.pixel_scale_arcsec
+            attrs = store.attrs
+            digests.append(f"{attrs.get('source_sha256', '')}:{store.n}:{attrs.get('config_hash', '')}")
+    return channels, shape, scale, combined_sha256(digests)
+
+
+def _float_metrics(values: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            out[key] = float(value)
+        elif isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+def train_model(
+    task: str,
+    stores: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    preset: str,
+    max_epochs: int = 10,
+    max_time_s: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    model_overrides: dict[str, Any] | None = None,
+    data_overrides: dict[str, Any] | None = None,
+    model_name: str | None = None,
+    accelerator: str = "cpu",
+    devices: int | str = 1,
+    num_nodes: int = 1,
+    strategy: str = "auto",
+    limit_train_batches: int | float | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train ``task`` (``morphology`` or ``realbogus``) on stamp stores; write checkpoint and model card.
+
+    Args:
+        task: a key of :data:`models.checkpoints.MODEL_CLASSES`.
+        stores: stamp stores with the task's label (``/labels/gz_answers`` or ``/labels/real``).
+        out_dir: folder for ``model.ckpt``, ``model_card.json``, ``splits.csv`` and Lightning logs.
+        preset: the model preset (e.g. ``small``, ``dieleman2015``, ``hits``, ``ztf``).
+        max_epochs: epoch limit.
+        max_time_s: wall-time limit for fitting, in seconds (None: none).
+        batch_size: overrides the preset's batch size.
+        seed: seeds the split, initialisation, shuffling and augmentation: the same seed and config
+            give the same metrics.
+        model_overrides / data_overrides: keyword overrides for the model and the data module.
+        accelerator, devices, num_nodes, strategy: passed to ``lightning.Trainer`` (DDP runs need this
+            function to be started as ``python -m models.train``).
+        limit_train_batches: cap batches per epoch (quick runs and tests).
+
+    Returns:
+        :class:`TrainResult` with the test metrics.
+    """
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store_paths = [Path(s) for s in stores]
+    L.seed_everything(seed, workers=True, verbose=False)
+    cls = model_class(task)
+    model = cls(preset=preset, **(model_overrides or {}))
+    data_kwargs = {**model.data_config(), **(data_overrides or {})}
+    if batch_size is not None:
+        data_kwargs["batch_size"] = batch_size
+    datamodule = StampDataModule(
+        store_paths, cls.TARGET, seed=seed, splits_csv=out_dir / "splits.csv", **data_kwargs
+    )
+    channels, stamp_shape, pixel_scale, data_sha = _store_facts(store_paths)
+    fields = model.card_fields()
+    if fields.get("input_channels") not in (None, len(channels)):
+        raise ValueError(
+            f"preset {preset!r} expects {fields['input_channels']} channels; the stores have {len(channels)} {channels}"
+        )
+    trainer = L.Trainer(
+        max_epochs=max_epochs,
+        max_time=timedelta(seconds=max_time_s) if max_time_s else None,
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
+        deterministic=True,
+        default_root_dir=out_dir,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        logger=L.pytorch.loggers.CSVLogger(out_dir, name="logs", version=""),
+        limit_train_batches=limit_train_batches,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    fit_seconds = time.perf_counter() - t0
+    val_metrics = _float_metrics(trainer.callback_metrics)
+    test_metrics = _float_metrics(trainer.test(model, datamodule=datamodule, verbose=False)[0])
+    extras = model.after_fit(datamodule) if hasattr(model, "after_fit") else {}
+    metrics = {**{k: v for k, v in val_metrics.items() if k.startswith("val/")}, **test_metrics}
+    card = {
+        "task": task,
+        "model_name": model_name or f"stampflow-{task}-{preset}",
+        "architecture": preset,
+        "channels": channels,
+        "stamp_shape": stamp_shape,
+        "pixel_scale_arcsec": pixel_scale,
+        "training_data_sha256": data_sha,
+        "training_stores": [str(p) for p in store_paths],
+        "seed": seed,
+        "epochs": int(trainer.current_epoch),
+        "fit_seconds": round(fit_seconds, 1),
+        "metrics": metrics,
+        "data_config": {
+            k: v for k, v in data_kwargs.items() if isinstance(v, (str, int, float, bool, type(None)))
+        },
+        **fields,
+        **extras,
+    }
+    card["model_version"] = f"{__version__}+{data_sha[:8]}.s{seed}"
+    ckpt = save_checkpoint(model, out_dir / "model.ckpt", card)
+    return TrainResult(
+        checkpoint=str(ckpt),
+        model_card=str(ckpt.with_name("model_card.json")),
+        metrics=metrics,
+        seconds=time.perf_counter() - t0,
+        epochs=int(trainer.current_epoch),
+    )
+
+
+def run_from_args(task: str, args: argparse.Namespace) -> TrainResult:
+    """Call :func:`train_model` from parsed :func:`add_train_arguments` options."""
+    devices: int | str = int(args.devices) if str(args.devices).isdigit() else args.devices
+    return train_model(
+        task,
+        args.store,
+        args.out,
+        preset=args.preset,
+        max_epochs=args.max_epochs,
+        max_time_s=args.max_minutes * 60 if args.max_minutes else None,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        accelerator=args.accelerator,
+        devices=devices,
+        num_nodes=args.num_nodes,
+        strategy=args.strategy,
+        progress=sys.stderr.isatty(),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m models.train TASK ...``: train and print the result as JSON."""
+    parser = argparse.ArgumentParser(description="Train a stampflow model (script entry point for DDP).")
+    parser.add_argument("task", choices=["morphology", "realbogus"])
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    result = run_from_args(args.task, args)
+    print(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
