@@ -66,6 +66,14 @@ def _store_facts(stores: Sequence[Path]) -> tuple[list[str], list[int], float, s
     return channels, shape, scale, combined_sha256(digests)
 
 
+def _json_able(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _float_metrics(values: dict[str, Any]) -> dict[str, float]:
     out = {}
     for key, value in values.items():
