@@ -7,40 +7,10 @@ non-zero only when nothing could be ingested (1) or the output cannot be written
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-EXIT_NOTHING_INGESTED = 1
-EXIT_CANNOT_WRITE = 3
-
-
-def _shape(text: str) -> tuple[int, int]:
-    parts = [int(p) for p in text.lower().replace("x", ",").split(",") if p]
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"stamp size must be N or HxW, got {text!r}")
-    return parts[0], parts[1]
-
-
-def _csv_list(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def run_ingest_and_report(work: Callable[[], object], as_json: bool) -> int:
-    """Run an ingest function, print its report, and map the outcome to the command's exit code."""
-    try:
-        report = work()
-    except OSError as err:
-        print(f"error: cannot write the output: {err}", file=sys.stderr)
-        return EXIT_CANNOT_WRITE
-    print(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
-    if report.n_ingested == 0:
-        print(f"error: nothing could be ingested; see {report.rejects}", file=sys.stderr)
-        return EXIT_NOTHING_INGESTED
-    return 0
+from flows.cli_common import add_output_arguments, add_size_arguments, parse_csv_list, run_ingest_and_report
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -84,22 +54,7 @@ def _cutout(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty(),
         )
 
-    try:
-        return run_ingest_and_report(work, args.json)
-    except (StampRejected, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_NOTHING_INGESTED
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--out", "-o", type=Path, required=True, help="stamp store to write (e.g. runs/x/stamps.h5)"
-    )
-    parser.add_argument("--rejects", type=Path, help="rejects CSV (default: rejects.csv beside the store)")
-    parser.add_argument(
-        "--compression", choices=["lzf", "gzip", "none"], default="lzf", help="HDF5 compression (default lzf)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    return run_ingest_and_report(work, args.json, input_errors=(StampRejected, ValueError, FileNotFoundError))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -115,23 +70,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     ingest.add_argument("inputs", nargs="+", type=Path, help="FITS files and/or folders")
-    _add_common(ingest)
+    add_output_arguments(ingest)
     ingest.add_argument(
         "--extensions",
-        type=_csv_list,
+        type=parse_csv_list,
         help="comma-separated EXTNAMEs to read as channels, in order (e.g. SCIENCE,TEMPLATE,DIFFERENCE)",
     )
+    add_size_arguments(ingest, "stamps")
     ingest.add_argument(
-        "--stamp-size", type=_shape, help="store stamp size N or HxW (default: the first stamp's)"
-    )
-    ingest.add_argument(
-        "--on-size-mismatch",
-        choices=["reject", "pad"],
-        default="reject",
-        help="stamps of another size: reject them (default) or pad smaller ones with masked pixels",
-    )
-    ingest.add_argument(
-        "--header-keys", type=_csv_list, help="comma-separated header keys to copy into catalog columns"
+        "--header-keys", type=parse_csv_list, help="comma-separated header keys to copy into catalog columns"
     )
     ingest.add_argument("--pixel-scale", type=float, help="pixel scale in arcsec (default: from the headers)")
     ingest.set_defaults(func=_ingest)
@@ -148,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     cutout.add_argument("image", type=Path, help="FITS image")
     cutout.add_argument("catalog", type=Path, help="catalog of positions (CSV, Parquet, FITS table)")
-    _add_common(cutout)
+    add_output_arguments(cutout)
     cutout.add_argument("--size", type=int, required=True, help="stamp size in pixels")
     cutout.add_argument("--ra-col", default="ra", help="RA column in degrees (default ra)")
     cutout.add_argument("--dec-col", default="dec", help="Dec column in degrees (default dec)")

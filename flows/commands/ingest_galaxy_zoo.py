@@ -8,29 +8,18 @@ the catalog / images folder cannot be used (the error names it), 3 the output ca
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-EXIT_NOTHING_INGESTED = 1
-EXIT_CANNOT_WRITE = 3
-
-
-def _shape(text: str) -> tuple[int, int]:
-    parts = [int(p) for p in text.lower().replace("x", ",").split(",") if p]
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"stamp size must be N or HxW, got {text!r}")
-    return parts[0], parts[1]
+from flows.cli_common import add_output_arguments, add_size_arguments, run_ingest_and_report
 
 
 def _run(args: argparse.Namespace) -> int:
     from data_catalogs.galaxy_zoo_formats import CatalogError
     from pipeline.galaxy_zoo_ingest import ingest_galaxy_zoo
 
-    try:
-        report = ingest_galaxy_zoo(
+    def work():
+        return ingest_galaxy_zoo(
             args.catalog,
             args.images_dir,
             args.out,
@@ -45,20 +34,8 @@ def _run(args: argparse.Namespace) -> int:
             compression=args.compression,
             progress=sys.stderr.isatty(),
         )
-    except CatalogError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_NOTHING_INGESTED
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_NOTHING_INGESTED
-    except OSError as err:
-        print(f"error: cannot write the output: {err}", file=sys.stderr)
-        return EXIT_CANNOT_WRITE
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
-    if report.n_ingested == 0:
-        print(f"error: nothing could be ingested; see {report.rejects}", file=sys.stderr)
-        return EXIT_NOTHING_INGESTED
-    return 0
+
+    return run_ingest_and_report(work, args.json, input_errors=(CatalogError, FileNotFoundError))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,10 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", choices=["kaggle", "gz2", "decals"], default="kaggle", help="catalog format"
     )
-    parser.add_argument(
-        "--out", "-o", type=Path, default=Path("stamps.h5"), help="stamp store (default stamps.h5)"
-    )
-    parser.add_argument("--rejects", type=Path, help="rejects CSV (default: rejects.csv beside the store)")
+    add_output_arguments(parser, default_out=Path("stamps.h5"))
     parser.add_argument(
         "--estimate",
         choices=["fraction", "weighted", "debiased"],
@@ -93,17 +67,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--id-column", help="galaxy id column (default: GalaxyID / dr7objid / iauname ...)")
     parser.add_argument("--file-column", help="image file column, relative to IMAGES_DIR (default: by id)")
     parser.add_argument("--tol", type=float, help="tolerance on the decision-tree sums (default 1e-6)")
-    parser.add_argument(
-        "--stamp-size", type=_shape, help="store stamp size N or HxW (default: the first image's)"
-    )
-    parser.add_argument(
-        "--on-size-mismatch",
-        choices=["reject", "pad"],
-        default="reject",
-        help="images of another size: reject them (default) or pad smaller ones with masked pixels",
-    )
-    parser.add_argument(
-        "--compression", choices=["lzf", "gzip", "none"], default="lzf", help="HDF5 compression (default lzf)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_size_arguments(parser, "images")
     parser.set_defaults(func=_run)

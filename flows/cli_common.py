@@ -1,0 +1,83 @@
+"""Argument types, shared options and exit-code handling of the ``stampflow`` ingest-like commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_NOTHING_INGESTED = 1
+EXIT_CANNOT_WRITE = 3
+
+
+def parse_stamp_size(text: str) -> tuple[int, int]:
+    """``"63"`` -> (63, 63); ``"63x53"`` or ``"63,53"`` -> (63, 53)."""
+    parts = [int(p) for p in text.lower().replace("x", ",").split(",") if p]
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"stamp size must be N or HxW, got {text!r}")
+    return parts[0], parts[1]
+
+
+def parse_csv_list(text: str) -> list[str]:
+    """``"A, B,C"`` -> ``["A", "B", "C"]``."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, default_out: Path | None = None) -> None:
+    """``--out`` (the store), ``--rejects``, ``--compression``, ``--json``."""
+    parser.add_argument(
+        "--out",
+        "-o",
+        type=Path,
+        required=default_out is None,
+        default=default_out,
+        help="stamp store to write (e.g. runs/x/stamps.h5)",
+    )
+    parser.add_argument("--rejects", type=Path, help="rejects CSV (default: rejects.csv beside the store)")
+    parser.add_argument(
+        "--compression", choices=["lzf", "gzip", "none"], default="lzf", help="HDF5 compression (default lzf)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def add_size_arguments(parser: argparse.ArgumentParser, what: str = "stamps") -> None:
+    """``--stamp-size`` and ``--on-size-mismatch``."""
+    parser.add_argument(
+        "--stamp-size",
+        type=parse_stamp_size,
+        help=f"store stamp size N or HxW (default: the first of the {what})",
+    )
+    parser.add_argument(
+        "--on-size-mismatch",
+        choices=["reject", "pad"],
+        default="reject",
+        help=f"{what} of another size: reject them (default) or pad smaller ones with masked pixels",
+    )
+
+
+def run_ingest_and_report(
+    work: Callable[[], object], as_json: bool, input_errors: tuple[type[BaseException], ...] = ()
+) -> int:
+    """Run an ingest, print its report, and map the outcome to the exit code.
+
+    ``input_errors`` (an input that cannot be used at all: a missing catalog, missing columns...) give
+    exit 1 with the message; any other OSError means the output cannot be written (exit 3); a report
+    with nothing ingested gives exit 1; otherwise 0.
+    """
+    try:
+        report = work()
+    except input_errors as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_NOTHING_INGESTED
+    except OSError as err:
+        print(f"error: cannot write the output: {err}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
+    print(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
+    if report.n_ingested == 0:
+        print(f"error: nothing could be ingested; see {report.rejects}", file=sys.stderr)
+        return EXIT_NOTHING_INGESTED
+    return 0
