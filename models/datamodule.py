@@ -37,7 +37,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pipeline.augment import AugmentConfig, Augmenter, as_generator, fit_color_pca, make_augmenter
-from pipeline.preprocess import fill_masked, get_preprocessor, n_mask_channels
+from pipeline.batch_prep import BatchPrep
 from pipeline.stamp_store import open_store
 
 SPLITS = ("train", "val", "test")
@@ -277,8 +277,10 @@ def _target_tensor(values: np.ndarray) -> Tensor:
 class StoreBatchDataset(Dataset):
     """A map-style dataset indexed by whole batches ``(epoch, batch_number, sorted global indices)``.
 
-    Reads a batch with one slice read per HDF5 chunk it touches (sorted indices), then: fill masked pixels,
-    ``preprocess``, append mask channels, ``augmenter`` with a generator seeded by ``(seed, epoch, batch)``.
+    Reads a batch with one slice read per HDF5 chunk it touches (sorted indices), then prepares it with
+    ``prep`` (:class:`pipeline.batch_prep.BatchPrep`: fill masked pixels, preprocess, mask channels; the
+    same code scoring uses) and augments it with ``augmenter`` and a generator seeded by
+    ``(seed, epoch, batch)``.
     Files are opened lazily in the process that reads (safe with DataLoader workers) with a chunk cache of
     ``cache_bytes`` per dataset.
 
@@ -289,9 +291,7 @@ class StoreBatchDataset(Dataset):
         self,
         stores: Sequence[StoreInfo],
         targets: np.ndarray,
-        preprocess: Callable[[Tensor], Tensor] | None = None,
-        fill: str | float = "zero",
-        keep_mask: str = "none",
+        prep: BatchPrep | None = None,
         augmenter: Augmenter | None = None,
         seed: int = 0,
         cache_bytes: int = 64 * 1024**2,
@@ -299,15 +299,13 @@ class StoreBatchDataset(Dataset):
         self.stores = list(stores)
         self.offsets = np.cumsum([0] + [s.n for s in self.stores])
         self.targets = targets
-        self.preprocess = preprocess
-        self.fill = fill
-        self.keep_mask = keep_mask
+        self.prep = prep or BatchPrep()
         self.augmenter = augmenter
         self.seed = int(seed)
         self.cache_bytes = int(cache_bytes)
         self._files: dict[int, tuple[h5py.File, h5py.Dataset, h5py.Dataset | None]] = {}
         self._pid = -1
-        self._need_mask = keep_mask != "none" or fill != "zero"
+        self._need_mask = self.prep.needs_mask
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -355,19 +353,10 @@ class StoreBatchDataset(Dataset):
     def transform(
         self, stamps: np.ndarray, mask: np.ndarray | None, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Fill, preprocess, mask channels and (with a generator and an augmenter) augment one batch."""
-        channels = stamps.shape[1]
-        full = fill_masked(stamps, mask, fill=self.fill, keep_mask=self.keep_mask)
-        x, aux = full[:, :channels], full[:, channels:]
-        if self.preprocess is not None:
-            x = self.preprocess(x)
-        n_aux = aux.shape[1]
-        if n_aux:
-            if aux.shape[-2:] != x.shape[-2:]:
-                raise ValueError("keep_mask needs a preprocessing that keeps the stamp size")
-            x = torch.cat([x, aux], dim=1)
+        """Prepare (fill, preprocess, mask channels) and, with a generator and an augmenter, augment a batch."""
+        x = self.prep(stamps, mask)
         if self.augmenter is not None and generator is not None:
-            x = self.augmenter(x, generator=generator, n_aux=n_aux)
+            x = self.augmenter(x, generator=generator, n_aux=self.prep.n_aux(stamps.shape[1]))
         return x.contiguous()
 
     def __getitem__(self, item: tuple[int, int, np.ndarray]) -> tuple[Tensor, Tensor]:
@@ -433,11 +422,15 @@ class StampDataModule(L.LightningDataModule):
         self.seed = int(seed)
         self.stratify = stratify
         self.splits_csv = Path(splits_csv) if splits_csv is not None else None
-        self.preprocess = (
-            get_preprocessor(preprocess, **(preprocess_kwargs or {}))
-            if isinstance(preprocess, str)
-            else preprocess
+        self.prep = BatchPrep.from_config(
+            {
+                "preprocess": preprocess,
+                "preprocess_kwargs": preprocess_kwargs,
+                "fill": fill,
+                "keep_mask": keep_mask,
+            }
         )
+        self.preprocess = self.prep.preprocess
         self.augment_config = self._config(augment)
         self.fill = fill
         self.keep_mask = keep_mask
@@ -510,7 +503,7 @@ class StampDataModule(L.LightningDataModule):
         take = np.sort(rng.choice(train, size=min(self.pca_sample, len(train)), replace=False))
         dataset = self._dataset(augment=False)
         x = dataset.transform(*dataset.read(take))
-        return x[:, : x.shape[1] - n_mask_channels(self.keep_mask, len(self.stores[0].channels))]
+        return x[:, : x.shape[1] - self.prep.n_aux(len(self.stores[0].channels))]
 
     def save_splits(self, path: str | os.PathLike) -> Path:
         """Write the split as CSV ``object_id,split`` (after :meth:`setup`)."""
@@ -551,9 +544,7 @@ class StampDataModule(L.LightningDataModule):
             self._datasets[augment] = StoreBatchDataset(
                 self.stores,
                 self.targets,
-                self.preprocess,
-                self.fill,
-                self.keep_mask,
+                self.prep,
                 augmenter,
                 self.seed,
                 cache,
