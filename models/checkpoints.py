@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,13 +53,15 @@ def card_path(ckpt_path: str | os.PathLike) -> Path:
 
 
 def _plain(value: Any) -> Any:
-    """Hyper-parameters as JSON-able plain values (tuples -> lists, numpy scalars -> Python)."""
+    """Plain strict-JSON values: tuples -> lists, numpy scalars -> Python, NaN/inf -> None."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, torch.Tensor):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
@@ -95,7 +98,7 @@ def save_checkpoint(module: nn.Module, path: str | os.PathLike, card: Mapping[st
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     torch.save(payload, tmp)
     os.replace(tmp, path)
-    card_path(path).write_text(json.dumps(full_card, indent=2, sort_keys=True) + "\n")
+    card_path(path).write_text(json.dumps(full_card, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return path
 
 
