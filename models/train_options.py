@@ -24,3 +24,4 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", default="1", help="number of devices or 'auto'")
     parser.add_argument("--num-nodes", type=int, default=1)
     parser.add_argument("--strategy", default="auto", help="e.g. ddp for several GPUs")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

@@ -57,8 +57,27 @@ def _cutout(args: argparse.Namespace) -> int:
     return run_ingest_and_report(work, args.json, input_errors=(StampRejected, ValueError, FileNotFoundError))
 
 
+def _ingest_labelled(args: argparse.Namespace) -> int:
+    from pipeline.ingest_labelled import ingest_labelled_triplets
+
+    return run_ingest_and_report(
+        lambda: ingest_labelled_triplets(
+            args.folder,
+            args.out,
+            extensions=args.extensions,
+            labels=args.labels,
+            labels_csv=args.labels_csv,
+            rejects_path=args.rejects,
+            compression=args.compression,
+            progress=sys.stderr.isatty(),
+        ),
+        args.json,
+        input_errors=(ValueError, FileNotFoundError),
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``ingest`` and ``cutout`` subcommands."""
+    """Add the ``ingest``, ``ingest-labelled`` and ``cutout`` subcommands."""
     ingest = subparsers.add_parser(
         "ingest",
         help="ingest FITS stamp files or folders into a stamp store",
@@ -82,6 +101,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ingest.add_argument("--pixel-scale", type=float, help="pixel scale in arcsec (default: from the headers)")
     ingest.set_defaults(func=_ingest)
+
+    labelled = subparsers.add_parser(
+        "ingest-labelled",
+        help="ingest labelled FITS triplets (FITS files + labels.csv) into a training store",
+        description=(
+            "Read a folder of multi-extension FITS candidates (<id>.fits[.gz]; e.g. the output of "
+            "'stampflow simulate transients', or your own labelled HiTS/ZTF triplets) and its labels.csv "
+            "(column id plus integer label columns, e.g. real) into a stamp store with /labels/<name>. "
+            "Files without a label row and label rows without a file are rejected; inputs = ingested + rejected."
+        ),
+    )
+    labelled.add_argument("folder", type=Path, help="folder of <id>.fits[.gz] files and labels.csv")
+    add_output_arguments(labelled)
+    labelled.add_argument(
+        "--extensions",
+        type=parse_csv_list,
+        help="EXTNAMEs to read as channels (default: simulation.json or all)",
+    )
+    labelled.add_argument(
+        "--labels",
+        type=parse_csv_list,
+        default=["real"],
+        help="integer label columns to store (default real)",
+    )
+    labelled.add_argument("--labels-csv", type=Path, help="label table (default FOLDER/labels.csv)")
+    labelled.set_defaults(func=_ingest_labelled)
 
     cutout = subparsers.add_parser(
         "cutout",

@@ -129,3 +129,23 @@ def test_sigkill_mid_ingest_never_leaves_a_half_store(tmp_path):
     assert not list(out.parent.glob(".stamps.h5.partial-*"))
     with open_store(out) as store:
         assert store.n == 4000
+
+
+def test_ingest_labelled_triplets_counts_and_labels(tmp_path, capsys):
+    from pipeline.simulate.transients import simulate_transients
+
+    sim = tmp_path / "sim"
+    labels = simulate_transients(6, sim, survey="hits", seed=3, workers=1)
+    first = sorted(sim.glob("*.fits.gz"))[0]
+    first.unlink()  # a label row without its file
+    shutil.copy(sorted(sim.glob("*.fits.gz"))[0], sim / "unlabelled.fits.gz")  # a file without a label row
+    out = tmp_path / "store" / "stamps.h5"
+    assert main(["ingest-labelled", str(sim), "--out", str(out)]) == 0
+    assert "inputs=7 ingested=5 rejected=2" in capsys.readouterr().out
+    with open_store(out) as store:
+        ids = store.catalog()["object_id"].tolist()
+        truth = labels.set_index(labels["id"].astype(str))["real"]
+        assert store.labels("real").tolist() == [int(truth[i]) for i in ids]
+        assert store.channels[:3] == ["TEMPLATE", "SCIENCE", "DIFFERENCE"]
+    reasons = sorted(pd.read_csv(out.with_name("rejects.csv"))["reason"])
+    assert reasons == ["no_label", "unreadable"]
