@@ -1,0 +1,309 @@
+"""Dieleman morphology model: presets, model frame, invariances, metrics, real Lightning training on tiny data."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from data_catalogs.galaxy_zoo import (
+    ANSWER_COLUMNS,
+    QUESTION_SLICES,
+    QUESTIONS,
+    cumulative_from_conditional,
+    tree_violations,
+)
+from flows.cli import main as cli_main
+from models.checkpoints import load_checkpoint
+from models.datamodule import StampDataModule
+from models.layers import count_parameters
+from models.morphology import (
+    DielemanFrame,
+    MorphologyModel,
+    lr_factor,
+    rmse_by_question,
+)
+from models.train import train_model
+from pipeline.augment import dihedral
+from pipeline.preprocess import center_crop, crop_and_downsample
+from pipeline.stamp_store import StampStoreWriter
+
+QUESTION_METRICS = [f"rmse_q{k}" for k in range(1, 12)]
+
+
+def _galaxies(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, 3, size, size)`` elliptical exponential discs in noise and ``(n, 37)`` tree-valid labels.
+
+    Labels: per-question fractions from a Dirichlet, with Q1 "smooth" and Q7 "round" tied to the axis ratio
+    so that the images carry some signal; then :func:`cumulative_from_conditional`.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    stamps = np.empty((n, 3, size, size), np.float32)
+    cond = np.empty((n, 37))
+    for i in range(n):
+        q, pa = rng.uniform(0.2, 1.0), rng.uniform(0, np.pi)
+        u = xx * np.cos(pa) + yy * np.sin(pa)
+        v = (-xx * np.sin(pa) + yy * np.cos(pa)) / q
+        disc = np.exp(-np.hypot(u, v) / (size / 12))
+        stamps[i] = disc * np.array([0.8, 1.0, 1.2])[:, None, None] + rng.normal(0, 0.02, (3, size, size))
+        for name in QUESTION_SLICES:
+            sl = QUESTION_SLICES[name]
+            cond[i, sl] = rng.dirichlet(np.ones(sl.stop - sl.start))
+        cond[i, QUESTION_SLICES["Q1"]] = [q * 0.9, (1 - q) * 0.9, 0.1]
+        cond[i, QUESTION_SLICES["Q7"]] = [q**2, 2 * q * (1 - q), (1 - q) ** 2]
+    return stamps, cumulative_from_conditional(cond).astype(np.float32)
+
+
+def _write_store(path, n: int = 40, size: int = 69, seed: int = 0):
+    stamps, labels = _galaxies(n, size, seed)
+    catalog = {"object_id": [f"g{i}" for i in range(n)], "source": [f"g{i}.fits" for i in range(n)]}
+    with StampStoreWriter(path, ["g", "r", "i"], (size, size), chunk_rows=10) as writer:
+        writer.append(stamps, None, catalog, {"gz_answers": labels})
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One torch thread in this module: on the shared 2-core machines two OpenMP threads stalled up to 14x
+    whenever another process held a core. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def gz_store(tmp_path_factory):
+    return _write_store(tmp_path_factory.mktemp("gz") / "gz.h5")
+
+
+def _model(**overrides) -> MorphologyModel:
+    torch.manual_seed(0)
+    return MorphologyModel("small", **overrides).eval()
+
+
+# ------------------------------------------------------------------------------------------- presets
+def test_dieleman2015_has_about_42_million_parameters_and_trains_on_raw_424_rgb_images():
+    torch.manual_seed(0)
+    model = MorphologyModel("dieleman2015")
+    n_params = count_parameters(model)
+    print(f"dieleman2015 parameters: {n_params:,}")
+    assert 41_500_000 < n_params < 43_000_000  # the paper: about 42 million
+    x = torch.rand(2, 3, 424, 424)
+    out = model(x)
+    assert out.shape == (2, 37)
+    assert not any(tree_violations(out.detach().double().numpy()))
+    F.mse_loss(out, torch.full_like(out, 0.2)).backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert model.net.convs[0].weight.grad.abs().sum() > 0
+
+
+def test_dieleman2015_trains_like_the_paper():
+    model = MorphologyModel("dieleman2015")
+    opt = model.configure_optimizers()["optimizer"]
+    group = opt.param_groups[0]
+    assert isinstance(opt, torch.optim.SGD)
+    assert (group["lr"], group["momentum"], group["nesterov"]) == (0.04, 0.9, True)
+    factors = [lr_factor(chunk / 2500, model.config.lr_milestones, 0.1) for chunk in (1799, 1800, 2299, 2300)]
+    assert factors == pytest.approx([1.0, 0.1, 0.1, 0.01])  # Dieleman: /10 at chunks 1800 and 2300 of 2500
+    assert model.data_config()["batch_size"] == 16
+    assert model.config.dropout == 0.5 and model.config.dense_units == (2048, 2048)
+    assert not model.use_tree(0) and model.use_tree(625)  # unnormalised warm-up, Dieleman's first chunk
+
+
+def test_unknown_presets_and_settings_are_refused():
+    with pytest.raises(ValueError, match="unknown morphology preset"):
+        MorphologyModel("huge")
+    with pytest.raises(ValueError, match="unknown morphology settings"):
+        MorphologyModel("small", filters=3)
+
+
+# --------------------------------------------------------------------------------------------- frame
+def test_the_view_of_a_424_image_is_dielemans_centre_207_crop_downsampled_to_69():
+    x = torch.rand(2, 3, 424, 424)
+    frame = MorphologyModel("dieleman2015").net.frame
+    framed = frame.geometry(x)
+    assert framed.shape == (2, 3, 99, 99)
+    expected = crop_and_downsample(x, crop=207, out=69)
+    torch.testing.assert_close(center_crop(framed, 69), expected, atol=1e-6, rtol=0)
+
+
+def test_framed_stamps_are_kept_small_ones_resampled_and_raw_images_cropped():
+    frame = DielemanFrame(view_size=69, frame_size=99, crop_fraction=207 / 424)
+    for side in (69, 99):
+        x = torch.rand(2, 3, side, side)
+        assert torch.equal(frame(x), x)
+    assert frame(torch.rand(1, 3, 150, 150)).shape == (1, 3, 69, 69)  # shows the view's field: resampled
+    assert frame(torch.rand(1, 3, 50, 50)).shape == (1, 3, 69, 69)
+    assert frame(torch.rand(1, 3, 424, 424)).shape == (1, 3, 99, 99)  # raw image: Dieleman's crop
+    assert pickle.loads(pickle.dumps(frame)) == frame
+    with pytest.raises(ValueError, match="square"):
+        frame(torch.rand(1, 3, 69, 70))
+
+
+def test_max_normalisation_scales_each_stamp_to_unit_peak():
+    x = torch.rand(3, 3, 69, 69) * torch.tensor([1.0, 50.0, 1e4])[:, None, None, None]
+    out = DielemanFrame(69, 99, 207 / 424, "max")(x)
+    torch.testing.assert_close(out.abs().amax(dim=(1, 2, 3)), torch.ones(3))
+    torch.testing.assert_close(out * x.amax(dim=(1, 2, 3), keepdim=True), x)
+
+
+def test_asinh_stretch_is_scale_free_monotonic_and_keeps_colours_ordered():
+    stamps, _ = _galaxies(3, 69, seed=4)
+    x = torch.from_numpy(stamps)
+    frame = DielemanFrame(69, 99, 207 / 424, "asinh")
+    out = frame(x)
+    torch.testing.assert_close(frame(x * 1000.0), out, atol=1e-5, rtol=1e-5)  # flux units do not matter
+    assert float(out.abs().amax()) == pytest.approx(1.0)
+    flat_in, flat_out = x[0, 1].flatten(), out[0, 1].flatten()
+    order = torch.argsort(flat_in)
+    assert (flat_out[order].diff() >= 0).all()  # monotonic per pixel
+    centre = out[:, :, 34, 34]
+    assert (centre[:, 2] > centre[:, 0]).all()  # the red discs stay redder (one sigma for all bands)
+    faint = out[0, 1][out[0, 1] > 0].median() / out[0, 1].max()
+    linear = x[0, 1][x[0, 1] > 0].median() / x[0, 1].max()
+    assert faint > 3 * linear  # faint light is lifted relative to the peak
+
+
+# ---------------------------------------------------------------------------------------- invariances
+@pytest.mark.parametrize("side", [45, 65, 69])
+def test_cyclic_pooling_makes_predictions_invariant_to_90_degree_rotations(side):
+    x = torch.rand(3, 3, side, side)
+    cyclic = _model(cyclic_pool="mean")
+    plain = _model()
+    with torch.no_grad():
+        ref, ref_plain = cyclic(x), plain(x)
+        for k in (1, 2, 3):
+            rotated = torch.rot90(x, k, dims=(-2, -1))
+            assert (cyclic(rotated) - ref).abs().max() < 1e-5
+            assert (plain(rotated) - ref_plain).abs().max() > 1e-5  # concatenation is not invariant
+
+
+def test_test_time_augmentation_averages_over_the_dihedral_group():
+    x = torch.rand(2, 3, 69, 69)
+    model = _model(tta=True)
+    with torch.no_grad():
+        ref = model.predict_tensor(x)
+        manual = torch.stack([model(dihedral(x, k)) for k in range(8)]).mean(0)
+        torch.testing.assert_close(ref, manual, atol=1e-6, rtol=0)
+        for k in range(1, 8):
+            assert (model.predict_tensor(dihedral(x, k)) - ref).abs().max() < 1e-5
+        assert (model(dihedral(x, 1)) - model(x)).abs().max() > 1e-5  # without TTA: not invariant
+        assert torch.equal(model.predict_step((x, None), 0), ref)
+
+
+# ------------------------------------------------------------------------------------------- training
+def test_warmup_trains_the_clipped_outputs_without_the_tree():
+    model = _model(unnormalised_warmup_steps=3)
+    assert not model.use_tree(2) and model.use_tree(3)
+    x = torch.rand(2, 3, 69, 69)
+    with torch.no_grad():
+        logits = model.net.head(model.net.dense(model.net.features(model.net.frame(x))))
+        assert torch.equal(model(x, normalised=False), logits.clamp(0, 1))
+        assert not torch.allclose(model(x), logits.clamp(0, 1))
+
+
+def test_the_learning_rate_drops_at_the_milestones_of_a_lightning_run(gz_store, tmp_path):
+    model = _model(lr_milestones=(0.5,), lr_gamma=0.1)
+    dm = StampDataModule(gz_store, MorphologyModel.TARGET, **{**model.data_config(), "batch_size": 8})
+    lrs = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    trainer = L.Trainer(
+        max_steps=6, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[Record()],
+        default_root_dir=tmp_path, limit_val_batches=0, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=dm)
+    assert lrs == pytest.approx([1e-3] * 3 + [1e-4] * 3)
+    assert model.training_progress() == 1.0
+
+
+def test_a_few_optimizer_steps_fit_a_fixed_batch():
+    stamps, labels = _galaxies(8, 69, seed=5)
+    x, y = torch.from_numpy(stamps), torch.from_numpy(labels)
+    model = _model(dropout=0.0).train()
+    opt = model.configure_optimizers()["optimizer"]
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_rmse_is_the_kaggle_metric_overall_and_per_question():
+    rng = np.random.default_rng(0)
+    pred, true = rng.random((50, 37)), rng.random((50, 37))
+    model = _model()
+    for sl in (slice(0, 20), slice(20, 50)):  # accumulated over two batches
+        model.val_mse.update(torch.from_numpy(pred[sl]).float(), torch.from_numpy(true[sl]).float())
+    values = rmse_by_question(model.val_mse.compute())
+    assert set(values) == {"rmse", *QUESTION_METRICS}
+    assert abs(float(values["rmse"]) - np.sqrt(np.mean((pred - true) ** 2))) < 1e-6
+    for q in QUESTIONS:
+        sl = QUESTION_SLICES[q.name]
+        expected = np.sqrt(np.mean((pred[:, sl] - true[:, sl]) ** 2))
+        assert abs(float(values[f"rmse_{q.name.lower()}"]) - expected) < 1e-6
+
+
+def test_data_config_feeds_the_data_module_with_framed_stamps(tmp_path):
+    store = _write_store(tmp_path / "big.h5", n=12, size=120, seed=3)
+    model = _model()
+    dm = StampDataModule(store, MorphologyModel.TARGET, fractions=(0.5, 0.25, 0.25), **model.data_config())
+    dm.setup("fit")
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape[1:] == (3, 45, 45) and y.shape[1:] == (37,)  # 120 px stamps resampled to the 45 px view
+    assert float(x.abs().amax()) > 0.5  # raw fluxes: the model normalises in forward
+    assert model(x).shape == (len(x), 37)
+    card = model.card_fields()
+    assert card["output_names"] == list(ANSWER_COLUMNS) and card["input_channels"] == 3
+    assert card["architecture"] == "small" and card["input_size"] is None
+    json.dumps(card)
+
+
+def test_training_writes_a_checkpoint_and_model_card_and_is_reproducible(gz_store, tmp_path):
+    runs = [
+        train_model("morphology", [gz_store], tmp_path / f"run{i}", preset="small", max_epochs=2, seed=7)
+        for i in range(2)
+    ]
+    a, b = runs
+    assert a.metrics == b.metrics  # same seed -> same numbers
+    for stage in ("val", "test"):
+        assert {f"{stage}/rmse", *(f"{stage}/{m}" for m in QUESTION_METRICS)} <= set(a.metrics)
+    assert 0 < a.metrics["test/rmse"] < 1
+    card = json.loads(open(a.model_card).read())
+    assert card["weights_sha256"] == json.loads(open(b.model_card).read())["weights_sha256"]
+    assert card["task"] == "morphology" and card["architecture"] == "small"
+    assert card["output_names"] == list(ANSWER_COLUMNS) and card["epochs"] == 2
+    model, loaded_card = load_checkpoint(a.checkpoint)
+    assert isinstance(model, MorphologyModel) and loaded_card["metrics"] == a.metrics
+    stamps, _ = _galaxies(4, 69, seed=9)
+    with torch.no_grad():
+        pred = model.predict_tensor(torch.from_numpy(stamps))
+    assert pred.shape == (4, 37) and not any(tree_violations(pred.double().numpy()))
+    other = train_model(
+        "morphology", [gz_store], tmp_path / "run_seed8", preset="small", max_epochs=2, seed=8
+    )
+    assert other.metrics["test/rmse"] != a.metrics["test/rmse"]
+
+
+def test_stampflow_train_morphology_writes_checkpoint_and_card(gz_store, tmp_path, capsys):
+    out = tmp_path / "cli"
+    argv = ["train", "morphology", "--store", str(gz_store), "--preset", "small", "--max-epochs", "1"]
+    assert cli_main([*argv, "--out", str(out)]) == 0
+    assert (out / "model.ckpt").exists()
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["architecture"] == "small" and "test/rmse" in card["metrics"]
+    assert json.loads(capsys.readouterr().out)["checkpoint"] == str(out / "model.ckpt")
