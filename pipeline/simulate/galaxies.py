@@ -316,8 +316,8 @@ def simulate_galaxies(
         "votes": votes_table(ids, votes),
         "truth": pd.DataFrame([row["truth"] for row in rows]).reindex(columns=list(TRUTH_COLUMNS)),
     }
-    tables["training_solutions"].to_csv(out / "training_solutions.csv", index=False, float_format="%.6f")
-    tables["gz2"].to_csv(out / "gz2_catalog.csv", index=False, float_format="%.6f")
+    tables["training_solutions"].to_csv(out / "training_solutions.csv", index=False, float_format="%.10g")
+    tables["gz2"].to_csv(out / "gz2_catalog.csv", index=False, float_format="%.10g")
     tables["votes"].to_csv(out / "votes.csv", index=False)
     tables["truth"].to_csv(out / "truth.csv", index=False, float_format="%.6g")
     meta = {

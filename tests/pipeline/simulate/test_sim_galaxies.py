@@ -120,3 +120,14 @@ def test_image_size_and_pixel_scale_are_options():
     imaging = GalaxyImaging(size=45, pixel_scale=0.6)
     gal = simulate_galaxy(imaging, seed=1, index=0)
     assert gal.cube.shape == (3, 45, 45) and gal.cube.dtype == np.float32
+
+
+def test_simulated_catalog_and_images_ingest_with_no_rejects_at_the_default_tolerance(tmp_path):
+    """The written CSV keeps enough digits for the tree checks of the Kaggle reader (tol 1e-6)."""
+    from pipeline.galaxy_zoo_ingest import ingest_galaxy_zoo
+
+    simulate_galaxies(12, tmp_path / "sim", seed=5, workers=1)
+    report = ingest_galaxy_zoo(
+        tmp_path / "sim" / "training_solutions.csv", tmp_path / "sim" / "images", tmp_path / "gz.h5"
+    )
+    assert (report.n_inputs, report.n_ingested, report.n_rejected) == (12, 12, 0), report.reject_reasons
