@@ -35,9 +35,8 @@ dihedral transforms of the frame.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, astuple, dataclass, fields, replace
+from dataclasses import astuple, dataclass, replace
 from typing import Any
 
 import lightning as L
@@ -61,6 +60,7 @@ from models.layers import (
     count_parameters,
     init_normal_,
 )
+from models.presets import config_from_preset, config_to_dict
 from pipeline.augment import all_dihedral, augment_preset
 from pipeline.preprocess import DielemanViewpoints, as_batch, center_crop, crop_and_downsample, robust_sigma
 
@@ -182,18 +182,12 @@ class MorphologyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (tuples become lists)."""
-        return json.loads(json.dumps(asdict(self)))
+        return config_to_dict(self)
 
     @classmethod
     def from_preset(cls, preset: str, **overrides: Any) -> MorphologyConfig:
         """A preset of :data:`PRESETS` with settings overridden; unknown settings raise."""
-        if preset not in PRESETS:
-            raise ValueError(f"unknown morphology preset {preset!r}; known: {sorted(PRESETS)}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown morphology settings {unknown}; known: {sorted(known)}")
-        return cls(**{**PRESETS[preset], **overrides})
+        return config_from_preset(cls, PRESETS, preset, overrides, "morphology")
 
 
 #: ``dieleman2015``: the paper's network (about 42 million parameters) and training; stamps max-normalised

@@ -35,9 +35,8 @@ temperature is a buffer of the module so every prediction after loading is calib
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, astuple, dataclass, fields
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import lightning as L
@@ -65,6 +64,7 @@ from models.layers import (
     cyclic_slice,
     make_activation,
 )
+from models.presets import config_from_preset, config_to_dict
 from pipeline.preprocess import as_batch, deep_hits_normalize, minmax_scale, ztf_normalize
 
 #: Deep-HiTS conv stack ``[filters, kernel, padding, pool]``: 21 -> 24 -> 24 -> 12 -> 12 -> 12 -> 6.
@@ -172,18 +172,12 @@ class RealBogusConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (tuples become lists)."""
-        return json.loads(json.dumps(asdict(self)))
+        return config_to_dict(self)
 
     @classmethod
     def from_preset(cls, preset: str, **overrides: Any) -> RealBogusConfig:
         """A preset of :data:`PRESETS` with settings overridden; unknown settings raise."""
-        if preset not in PRESETS:
-            raise ValueError(f"unknown realbogus preset {preset!r}; known: {sorted(PRESETS)}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown realbogus settings {unknown}; known: {sorted(known)}")
-        return cls(**{**PRESETS[preset], **overrides})
+        return config_from_preset(cls, PRESETS, preset, overrides, "realbogus")
 
 
 #: ``hits``: Deep-HiTS on 4x21x21 template, science, difference, SNR difference (SGD lr 0.04, batch 50).
