@@ -250,7 +250,7 @@ def parquet_to_csv(src: str | os.PathLike, dst: str | os.PathLike, rows: int = R
     return dst
 
 
-def read_table(path: str | os.PathLike) -> Table:
+def read_scored_table(path: str | os.PathLike) -> Table:
     """Read a catalog written here (Parquet, FITS or CSV) as an astropy Table."""
     fmt = output_format(path)
     if fmt == "parquet":

@@ -15,7 +15,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.fits_io import fits_stem, header_pixel_scale, header_sky_position, is_fits_name, read_stamp
+from pipeline.fits_io import (
+    FitsStamp,
+    fits_stem,
+    header_pixel_scale,
+    header_sky_position,
+    is_fits_name,
+    read_stamp,
+)
 from pipeline.rejects import StampRejected
 from pipeline.store_builder import IngestReport, StoreBuilder
 
@@ -33,6 +40,29 @@ def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
         else:
             out.append(path)
     return out
+
+
+def read_fits_input(
+    path: Path, builder: StoreBuilder, extensions: Sequence[str] | None = None
+) -> tuple[FitsStamp, bytes] | None:
+    """Read one FITS stamp file for ``builder``: ``(stamp, file bytes)``, or None after recording the reject.
+
+    The first stamp read also sets the builder's pixel scale when none was given (``PIXSCALE`` or WCS).
+    """
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        builder.reject(source, "unreadable", f"{source}: cannot read file ({err.strerror or err})")
+        return None
+    try:
+        stamp = read_stamp(data, name=source, extensions=extensions)
+    except StampRejected as err:
+        builder.reject(source, err.reason, err)
+        return None
+    if builder.pixel_scale_arcsec is None and builder.n_ingested == 0:
+        builder.pixel_scale_arcsec = header_pixel_scale(stamp)
+    return stamp, data
 
 
 def _object_id(stamp, path: Path) -> str:
@@ -89,25 +119,16 @@ def ingest_fits(
     )
     try:
         for path in tqdm(files, desc="ingest FITS", unit="file", disable=not progress):
-            source = str(path)
-            try:
-                data = path.read_bytes()
-            except OSError as err:
-                builder.reject(source, "unreadable", f"{source}: cannot read file ({err.strerror or err})")
+            read = read_fits_input(path, builder, extensions)
+            if read is None:
                 continue
-            try:
-                stamp = read_stamp(data, name=source, extensions=extensions)
-            except StampRejected as err:
-                builder.reject(source, err.reason, err)
-                continue
-            if builder.pixel_scale_arcsec is None and builder.n_ingested == 0:
-                builder.pixel_scale_arcsec = header_pixel_scale(stamp)
+            stamp, data = read
             ra, dec = header_sky_position(stamp)
             row = {"object_id": _object_id(stamp, path), "ra": ra, "dec": dec}
             for key in header_keys:
                 value = stamp.header.get(key)
                 row[key.lower()] = "" if value is None else str(value)
-            if builder.add(source, stamp.pixels, stamp.mask, stamp.channels, row):
+            if builder.add(str(path), stamp.pixels, stamp.mask, stamp.channels, row):
                 builder.add_source_digest(hashlib.sha256(data).hexdigest())
     except BaseException:
         builder.abort()

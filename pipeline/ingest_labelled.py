@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from pipeline.fits_io import fits_stem, header_pixel_scale, is_fits_name, read_stamp
-from pipeline.rejects import StampRejected
+from pipeline.fits_io import fits_stem, is_fits_name
+from pipeline.ingest_fits import read_fits_input
 from pipeline.store_builder import IngestReport, StoreBuilder
 
 LABELS_CSV = "labels.csv"
@@ -120,17 +120,10 @@ def ingest_labelled_triplets(
             if cid not in table.index:
                 builder.reject(source, "no_label", f"{source}: id {cid!r} has no row in labels.csv")
                 continue
-            try:
-                data = path.read_bytes()
-                stamp = read_stamp(data, name=source, extensions=extensions)
-            except OSError as err:
-                builder.reject(source, "unreadable", f"{source}: cannot read file ({err.strerror or err})")
+            read = read_fits_input(path, builder, extensions)
+            if read is None:
                 continue
-            except StampRejected as err:
-                builder.reject(source, err.reason, err)
-                continue
-            if builder.pixel_scale_arcsec is None and builder.n_ingested == 0:
-                builder.pixel_scale_arcsec = header_pixel_scale(stamp)
+            stamp, data = read
             row = table.loc[cid]
             catalog = {"object_id": cid, **{c: row[c] for c in copied}}
             values = {name: np.int8(row[name]) for name in labels}

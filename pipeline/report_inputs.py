@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, ANSWER_LABELS
-from pipeline.catalog_io import read_table
+from pipeline.catalog_io import read_scored_table
 from pipeline.stamp_store import open_store
 
 #: Columns tried, in order, to name a stamp and to join a label table.
@@ -59,7 +59,7 @@ def task_of(scored: pd.DataFrame, meta: Mapping[str, Any]) -> str:
 
 def read_scored(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A scored catalog (Parquet, FITS or CSV) as a DataFrame and its meta (lower-case keys)."""
-    table = read_table(path)
+    table = read_scored_table(path)
     meta = _lower_meta(table.meta)
     return table.to_pandas(), meta
 
