@@ -1,0 +1,275 @@
+"""``stampflow alerts score`` (alert packets straight through a real-bogus model into broker output, once or
+following a folder) and ``stampflow alerts ingest`` (packets into a stamp store); :func:`score_alerts` for
+Spark pandas UDFs.
+
+Exit codes: 0 done (``score``: something was scored or there was nothing to score; ``ingest``: something was
+ingested); 1 nothing could be scored/ingested; 2 the model cannot be used (missing or unsafe checkpoint,
+not a real-bogus model); 3 the output cannot be written.
+
+Model naming for :func:`score_alerts`: the ``model=`` argument (a checkpoint path), else the environment
+variable ``STAMPFLOW_ALERT_MODEL``; the checkpoint is loaded once per process (per path, file
+modification time and device) and reused by every later call, as a Spark executor's Python worker needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flows.cli_common import EXIT_CANNOT_WRITE, EXIT_NOTHING_INGESTED, parse_stamp_size, run_ingest_and_report
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.scoring import Scorer
+
+EXIT_BAD_MODEL = 2
+MODEL_ENV = "STAMPFLOW_ALERT_MODEL"
+
+
+# ------------------------------------------------------------------------------------------- the model
+@functools.lru_cache(maxsize=4)
+def _cached_scorer(path: str, mtime_ns: int, device: str) -> Scorer:
+    from models.checkpoints import load_checkpoint
+    from pipeline.scoring import Scorer
+
+    module, card = load_checkpoint(path, map_location=device)
+    return Scorer(module, card, device)
+
+
+def load_alert_scorer(model: str | os.PathLike | None = None, device: str = "cpu") -> Scorer:
+    """The :class:`pipeline.scoring.Scorer` of a checkpoint, loaded once per process and cached.
+
+    Args:
+        model: checkpoint path; None: the environment variable ``STAMPFLOW_ALERT_MODEL``.
+        device: torch device.
+
+    Raises:
+        ValueError: no model named; models.checkpoints.CheckpointError: the checkpoint cannot be used.
+    """
+    name = model if model is not None else os.environ.get(MODEL_ENV)
+    if not name:
+        raise ValueError(f"no model: pass model= (a checkpoint path) or set {MODEL_ENV}")
+    path = Path(name).resolve()
+    mtime = path.stat().st_mtime_ns if path.exists() else 0
+    return _cached_scorer(str(path), mtime, str(device))
+
+
+def score_alerts(
+    frame: pd.DataFrame, model: str | os.PathLike | None = None, *, device: str = "cpu"
+) -> pd.DataFrame:
+    """Score a pandas DataFrame of alert packets (Fink's columns) with a real-bogus model.
+
+    Input and output are those of :func:`pipeline.score_alerts.score_alert_frame`: cutout columns
+    ``cutoutScience``/``cutoutTemplate``/``cutoutDifference`` (bytes or ``{stampData}`` structs), optional
+    ``objectId``, ``candid``, ``candidate``; out one row per input row (same index) with ``rb``,
+    ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version`` and ``reason``/``error`` for rows
+    that could not be scored. The model: ``model`` or ``$STAMPFLOW_ALERT_MODEL``, cached per process.
+
+    With Spark: ``df.mapInPandas(lambda frames: (score_alerts(f) for f in frames), schema)``.
+    """
+    from pipeline.score_alerts import score_alert_frame
+
+    return score_alert_frame(frame, load_alert_scorer(model, device))
+
+
+# --------------------------------------------------------------------------------------------- score
+def _score_once(args: argparse.Namespace, scorer: Scorer) -> int:
+    from pipeline.score_alerts import score_alert_files
+
+    report = score_alert_files(
+        args.inputs,
+        scorer,
+        args.out,
+        jsonl=args.jsonl,
+        batch_alerts=args.batch_alerts,
+        workers=args.workers,
+        progress=sys.stderr.isatty(),
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    if report.n_inputs and not report.n_scored:
+        print(f"error: nothing could be scored; see {args.out / 'rejects.csv'}", file=sys.stderr)
+        return EXIT_NOTHING_INGESTED
+    return 0
+
+
+def _score_follow(args: argparse.Namespace, scorer: Scorer) -> int:
+    from pipeline.alert_follow import FollowSettings, follow_alerts
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        print(f"signal {signum}: stopping after the current batch", file=sys.stderr)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = follow_alerts(
+            args.inputs,
+            scorer,
+            args.out,
+            settings=FollowSettings(
+                poll_s=args.poll,
+                settle_s=args.settle,
+                max_batch_files=args.max_batch_files,
+                truncated_grace_s=args.truncated_grace,
+                idle_exit_s=args.idle_exit,
+                max_batches=args.max_batches,
+            ),
+            jsonl=args.jsonl,
+            batch_alerts=args.batch_alerts,
+            workers=args.workers,
+            stop=stop,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    summary = {k: v for k, v in result.to_dict().items() if k != "batch_summaries"}
+    print(json.dumps(summary, indent=2) if args.json else f"follow: {summary}")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from models.checkpoints import CheckpointError
+
+    try:
+        scorer = load_alert_scorer(args.model, args.device)
+        from pipeline.score_alerts import AlertScorer
+
+        AlertScorer(scorer)  # refuses a model that is not real-bogus
+    except (CheckpointError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_MODEL
+    if args.follow:
+        missing = [str(p) for p in args.inputs if not Path(p).is_dir()]
+        if missing:
+            print(f"error: --follow watches folders; not folders: {missing}", file=sys.stderr)
+            return EXIT_NOTHING_INGESTED
+    try:
+        return _score_follow(args, scorer) if args.follow else _score_once(args, scorer)
+    except OSError as err:
+        print(f"error: cannot write the output: {err}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from pipeline.ingest_alerts import ingest_alerts
+
+    return run_ingest_and_report(
+        lambda: ingest_alerts(
+            args.inputs,
+            args.out,
+            stamp_shape=args.stamp_size,
+            size_policy=args.on_size_mismatch,
+            rejects_path=args.rejects,
+            compression=args.compression,
+            workers=args.workers,
+            progress=sys.stderr.isatty(),
+        ),
+        args.json,
+    )
+
+
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes decoding packets (default 1: decode in this process)",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``alerts`` with the ``score`` and ``ingest`` subcommands."""
+    alerts = subparsers.add_parser(
+        "alerts",
+        help="alert packets (ZTF, Rubin): score them for brokers, or ingest them into a stamp store",
+        description=(
+            "Read Avro alert packets (ZTF every schema version, Rubin lsst.v9_0; one or many per file; files "
+            "or folders) and either score them with a real-bogus checkpoint into broker output, or ingest "
+            "them into a stamp store."
+        ),
+    )
+    sub = alerts.add_subparsers(
+        title="subcommands", dest="alerts_command", metavar="SUBCOMMAND", required=True
+    )
+
+    score = sub.add_parser(
+        "score",
+        help="score alert packets with a real-bogus model: Parquet catalog + Avro broker records",
+        description=(
+            "Decode the packets, pad CCD-edge stamps (candidate centred, padding masked), score them in "
+            "micro-batches and write OUT/scored.parquet (alert fields verbatim + rb, p_<class>, label, model "
+            "name/version), OUT/classifications.avro (one record per alert, schema "
+            "data_catalogs/schemas/stampflow.classification.avsc; --jsonl adds classifications.jsonl), "
+            "OUT/rejects.csv and OUT/summary.json. With --follow, watch the INPUT folders and score new "
+            "files as they land into OUT/batches/NNNNNN/, each file exactly once across restarts "
+            "(state in OUT/follow_state.sqlite); stop with Ctrl-C/SIGTERM (the current batch is finished)."
+        ),
+    )
+    score.add_argument(
+        "inputs", nargs="+", type=Path, help="Avro files and/or folders (folders with --follow)"
+    )
+    score.add_argument("--model", type=Path, required=True, help="real-bogus checkpoint (model.ckpt)")
+    score.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    score.add_argument("--jsonl", action="store_true", help="also write classifications.jsonl")
+    score.add_argument("--batch-alerts", type=int, default=1024, help="alerts per model call (default 1024)")
+    score.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    _add_workers(score)
+    score.add_argument("--json", action="store_true", help="print the report as JSON")
+    score.add_argument("--follow", action="store_true", help="watch the INPUT folders and score new files")
+    score.add_argument("--poll", type=float, default=1.0, help="--follow: seconds between scans (default 1)")
+    score.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="--follow: a file is taken once unchanged for this many seconds (default 2)",
+    )
+    score.add_argument(
+        "--max-batch-files", type=int, default=1000, help="--follow: files per batch at most (default 1000)"
+    )
+    score.add_argument(
+        "--truncated-grace",
+        type=float,
+        default=60.0,
+        help="--follow: a truncated file younger than this is retried later (default 60 s)",
+    )
+    score.add_argument("--idle-exit", type=float, help="--follow: stop after this many idle seconds")
+    score.add_argument("--max-batches", type=int, help="--follow: stop after this many batches")
+    score.set_defaults(func=_score)
+
+    ingest = sub.add_parser(
+        "ingest",
+        help="ingest alert packets into a stamp store (SCIENCE, TEMPLATE, DIFFERENCE; alert fields as catalog)",
+        description=(
+            "Read alert packets into an HDF5 stamp store (channels SCIENCE, TEMPLATE, DIFFERENCE, 63x63 by "
+            "default; CCD-edge stamps padded with the candidate centred and the padding masked; NaN and blank "
+            "pixels masked) with the alert fields (objectId, candid, ra, dec, jd, fid, magpsf, isdiffpos, "
+            "diff_sign, nbad, rb, drb, ...) as catalog, and rejects.csv. One survey per store."
+        ),
+    )
+    ingest.add_argument("inputs", nargs="+", type=Path, help="Avro files and/or folders")
+    ingest.add_argument("--out", "-o", type=Path, required=True, help="stamp store to write")
+    ingest.add_argument("--rejects", type=Path, help="rejects CSV (default: rejects.csv beside the store)")
+    ingest.add_argument(
+        "--compression", choices=["lzf", "gzip", "none"], default="lzf", help="HDF5 compression (default lzf)"
+    )
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.add_argument(
+        "--stamp-size", type=parse_stamp_size, default=(63, 63), help="store stamp size N or HxW (default 63)"
+    )
+    ingest.add_argument(
+        "--on-size-mismatch",
+        choices=["pad", "reject"],
+        default="pad",
+        help="smaller stamps: pad them, candidate centred, padding masked (default), or reject them",
+    )
+    _add_workers(ingest)
+    ingest.set_defaults(func=_ingest)
