@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# DEMO_ARGS: options of `python -m flows.demo` (e.g. DEMO_ARGS="--train-minutes 2" or "--quick").
 demo: $(STAMP)
-	$(BIN)/python -m flows.demo
+	$(BIN)/python -m flows.demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -27,7 +28,7 @@ format: $(STAMP)
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -7,7 +7,8 @@ against :class:`models.realbogus.RealBogusModel`. The augmentation is the one th
 (``model.data_config()["augment"]``) or else the preset's (:func:`pipeline.augment.augment_preset`), with
 the colour PCA fitted beforehand, as :class:`models.datamodule.StampDataModule` does. A training step is
 ``training_step`` + backward + the optimizer of ``configure_optimizers``; when a model or preset is not
-there the model figure is null with a note. The target is at least 10x the model's rate.
+there the model figure is null with a note. The target is at least 10x the model's rate. The FLOPs per stamp
+of a training step (forward + backward, ``FlopCounterMode``) are printed with it.
 
 Usage: python benchmarks/augment.py [--batch 64] [--seconds 3] [--threads 1] [--device cpu]
 """
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from pipeline.augment import AugmentConfig, Augmenter, augment_preset, fit_color_pca, make_augmenter
 
@@ -35,9 +37,13 @@ CASES = (
 )
 
 
-def rate(step: Callable[[], Any], n_per_step: int, seconds: float, min_steps: int = 3) -> float:
-    """Stamps/s of ``step`` (after one warm-up call): at least ``min_steps`` calls and ``seconds`` s."""
-    step()
+def rate(
+    step: Callable[[], Any], n_per_step: int, seconds: float, min_steps: int = 3, warmup: bool = True
+) -> float:
+    """Stamps/s of ``step`` (after one warm-up call unless ``warmup`` is False): at least ``min_steps``
+    calls and ``seconds`` s."""
+    if warmup:
+        step()
     steps, start = 0, time.perf_counter()
     while steps < min_steps or time.perf_counter() - start < seconds:
         step()
@@ -112,15 +118,18 @@ def first_optimizer(configured: Any) -> torch.optim.Optimizer:
     raise TypeError(f"cannot find an optimizer in {type(configured)}")
 
 
-def train_rate(model: Any, shape: tuple[int, int, int], target: str, args: argparse.Namespace) -> float:
-    """Stamps/s of training steps on random batches."""
-    model = model.to(args.device).train()
+def train_rate(
+    model: Any, shape: tuple[int, int, int], target: str, batch: int, seconds: float, device: str
+) -> tuple[float, float]:
+    """Stamps/s of training steps on random batches, and the FLOPs per stamp of one step (forward and
+    backward convolutions and matrix products, counted by ``torch.utils.flop_counter.FlopCounterMode``)."""
+    model = model.to(device).train()
     optimizer = first_optimizer(model.configure_optimizers())
-    x = fake_stamps(args.batch, shape, args.device, seed=1)
+    x = fake_stamps(batch, shape, device, seed=1)
     if target == "gz_answers":
-        y = torch.rand(args.batch, 37, device=args.device)
+        y = torch.rand(batch, 37, device=device)
     else:
-        y = torch.randint(0, 2, (args.batch,), device=args.device)
+        y = torch.randint(0, 2, (batch,), device=device)
 
     def step() -> None:
         out = model.training_step((x, y), 0)
@@ -128,35 +137,34 @@ def train_rate(model: Any, shape: tuple[int, int, int], target: str, args: argpa
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if args.device.startswith("cuda"):
+        if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    return rate(step, args.batch, args.seconds)
+    with FlopCounterMode(display=False) as counter:
+        step()  # also the warm-up step
+    return rate(step, batch, seconds, warmup=False), counter.get_total_flops() / batch
 
 
-def augment_rate(config: AugmentConfig, shape: tuple[int, int, int], args: argparse.Namespace) -> float:
-    x = fake_stamps(args.batch, shape, args.device)
+def augment_rate(
+    config: AugmentConfig, shape: tuple[int, int, int], batch: int, seconds: float, device: str
+) -> float:
+    x = fake_stamps(batch, shape, device)
     if config.color_pca_sigma > 0 and config.color_pca_eigvals is None:
         config = config.with_color_pca(*fit_color_pca(x))  # fitted once, as the data module does
     augmenter = Augmenter(config, seed=0)
 
     def step() -> None:
         augmenter(x)
-        if args.device.startswith("cuda"):
+        if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    return rate(step, args.batch, args.seconds)
+    return rate(step, batch, seconds)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=64, help="stamps per batch, augmentation and training")
-    parser.add_argument("--seconds", type=float, default=3.0, help="minimum time per measurement")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both (0: torch default)")
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+def run(batch: int = 64, seconds: float = 3.0, threads: int = 1, device: str = "cpu") -> dict[str, Any]:
+    """Measure and return the figures of the module docstring (``threads`` 0: torch's default)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
     warnings.filterwarnings("ignore")  # e.g. Lightning's "self.log() without a trainer"
     torch.manual_seed(0)
     results = []
@@ -168,11 +176,11 @@ def main() -> None:
         elif model is not None and model_input_shape(model) not in (None, default_shape):
             note = f"model preset {model_preset} takes {model_input_shape(model)}, not {default_shape}"
         config, config_source = training_augmentation(model, preset)
-        aug = augment_rate(config, shape, args)
-        train = None
+        aug = augment_rate(config, shape, batch, seconds, device)
+        train, train_flops = None, None
         if model is not None:
             try:
-                train = train_rate(model, shape, target, args)
+                train, train_flops = train_rate(model, shape, target, batch, seconds, device)
             except Exception as err:  # report it, do not stop the other cases
                 note = f"training step failed: {err.__class__.__name__}: {err}"
         results.append(
@@ -184,25 +192,31 @@ def main() -> None:
                 "augment_stamps_per_s": round(aug, 1),
                 "model": None if model is None else f"{cls_name}({model_preset})",
                 "model_train_stamps_per_s": None if train is None else round(train, 1),
+                "model_train_flops_per_stamp": train_flops,
                 "ratio": None if train is None else round(aug / train, 1),
                 "meets_10x": None if train is None else aug >= 10 * train,
                 "note": note or None,
             }
         )
-    print(
-        json.dumps(
-            {
-                "benchmark": "augment",
-                "device": args.device,
-                "cpu": platform.processor() or platform.machine(),
-                "torch": torch.__version__,
-                "threads": torch.get_num_threads(),
-                "batch_size": args.batch,
-                "cases": results,
-            },
-            indent=2,
-        )
-    )
+    return {
+        "benchmark": "augment",
+        "device": device,
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "batch_size": batch,
+        "cases": results,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64, help="stamps per batch, augmentation and training")
+    parser.add_argument("--seconds", type=float, default=3.0, help="minimum time per measurement")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both (0: torch default)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    print(json.dumps(run(args.batch, args.seconds, args.threads, args.device), indent=2))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -44,6 +45,39 @@ def plain_loop(files: list[Path], out: Path) -> None:
                 dset[i] = hdul[0].data.astype("=f4")
 
 
+def run(n: int = 10_000, size: int = 21, channels: int = 1, repeats: int = 3) -> dict:
+    """Measure and return the figures of the module docstring (``n`` stamps, best of ``repeats``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder = tmp / "in"
+        folder.mkdir()
+        make_inputs(folder, n, size, channels)
+        files = expand_inputs([folder])
+        times: dict[str, list[float]] = {"stampflow_ingest": [], "plain_astropy_h5py_loop": []}
+        for rep in range(repeats):
+            t0 = time.perf_counter()
+            report = ingest_fits([folder], tmp / f"store{rep}.h5")
+            times["stampflow_ingest"].append(time.perf_counter() - t0)
+            assert report.n_ingested == n, report.summary()
+            t0 = time.perf_counter()
+            plain_loop(files, tmp / f"plain{rep}.h5")
+            times["plain_astropy_h5py_loop"].append(time.perf_counter() - t0)
+        store_bytes = (tmp / "store0.h5").stat().st_size
+        plain_bytes = (tmp / "plain0.h5").stat().st_size
+    best = {k: min(v) for k, v in times.items()}
+    return {
+        "benchmark": "ingest",
+        "n_stamps": n,
+        "stamp_shape": [channels, size, size],
+        "repeats": repeats,
+        "stamps_per_s": {k: round(n / v, 1) for k, v in best.items()},
+        "seconds_all_runs": {k: [round(t, 3) for t in v] for k, v in times.items()},
+        "speedup_store_vs_plain": round(best["plain_astropy_h5py_loop"] / best["stampflow_ingest"], 2),
+        "file_bytes": {"store_lzf": store_bytes, "plain_uncompressed": plain_bytes},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
@@ -51,36 +85,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        folder = tmp / "in"
-        folder.mkdir()
-        make_inputs(folder, args.n, args.size, args.channels)
-        files = expand_inputs([folder])
-        times: dict[str, list[float]] = {"stampflow_ingest": [], "plain_astropy_h5py_loop": []}
-        for rep in range(args.repeats):
-            t0 = time.perf_counter()
-            report = ingest_fits([folder], tmp / f"store{rep}.h5")
-            times["stampflow_ingest"].append(time.perf_counter() - t0)
-            assert report.n_ingested == args.n, report.summary()
-            t0 = time.perf_counter()
-            plain_loop(files, tmp / f"plain{rep}.h5")
-            times["plain_astropy_h5py_loop"].append(time.perf_counter() - t0)
-        store_bytes = (tmp / "store0.h5").stat().st_size
-        plain_bytes = (tmp / "plain0.h5").stat().st_size
-    best = {k: min(v) for k, v in times.items()}
-    result = {
-        "benchmark": "ingest",
-        "n_stamps": args.n,
-        "stamp_shape": [args.channels, args.size, args.size],
-        "repeats": args.repeats,
-        "stamps_per_s": {k: round(args.n / v, 1) for k, v in best.items()},
-        "seconds_all_runs": {k: [round(t, 3) for t in v] for k, v in times.items()},
-        "speedup_store_vs_plain": round(best["plain_astropy_h5py_loop"] / best["stampflow_ingest"], 2),
-        "file_bytes": {"store_lzf": store_bytes, "plain_uncompressed": plain_bytes},
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-    }
-    print(json.dumps(result, indent=2))
+    print(json.dumps(run(args.n, args.size, args.channels, args.repeats), indent=2))
 
 
 if __name__ == "__main__":

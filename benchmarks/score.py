@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,45 @@ def score_in_child(ckpt: Path, store: Path, out: Path, batch_size: int, threads:
     }
 
 
+def run(
+    n: int = 100_000,
+    also: Sequence[int] = (10_000,),
+    batch_size: int = 256,
+    threads: int = 2,
+    device: str = "cpu",
+    keep: Path | None = None,
+) -> dict:
+    """Measure and return the figures of the module docstring (stores of ``also`` and ``n`` stamps)."""
+    sizes = sorted({*also, n})
+    with tempfile.TemporaryDirectory() as tmp:
+        root = keep or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        ckpt = write_checkpoint(root / "model" / "model.ckpt")
+        runs = []
+        for size in sizes:
+            t0 = time.perf_counter()
+            store = write_store(root / f"stamps_{size}.h5", size)
+            write_s = time.perf_counter() - t0
+            out = root / f"scored_{size}.parquet"
+            run_ = score_in_child(ckpt, store, out, batch_size, threads, device)
+            runs.append({**run_, "store_write_seconds": round(write_s, 1)})
+    main_run = runs[-1]
+    return {
+        "benchmark": "score",
+        "model": "RealBogusModel(hits), 4x21x21",
+        "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": threads,
+        "device": device,
+        "torch": torch.__version__,
+        "batch_size": batch_size,
+        "runs": runs,
+        "peak_rss_mb": main_run["peak_rss_mb"],
+        "stamps_per_s": main_run["stamps_per_s"],
+        "meets_peak_target": main_run["peak_rss_mb"] < PEAK_TARGET_MB,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="stamps in the main store")
@@ -118,39 +158,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch/OpenMP threads of the scoring process")
     parser.add_argument("--keep", type=Path, help="write the stores and catalogs here instead of a temp dir")
     args = parser.parse_args()
-    sizes = sorted({*args.also, args.n})
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.keep or Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        ckpt = write_checkpoint(root / "model" / "model.ckpt")
-        runs = []
-        for n in sizes:
-            t0 = time.perf_counter()
-            store = write_store(root / f"stamps_{n}.h5", n)
-            write_s = time.perf_counter() - t0
-            out = root / f"scored_{n}.parquet"
-            run = score_in_child(ckpt, store, out, args.batch_size, args.threads, args.device)
-            runs.append({**run, "store_write_seconds": round(write_s, 1)})
-    main_run = runs[-1]
-    print(
-        json.dumps(
-            {
-                "benchmark": "score",
-                "model": "RealBogusModel(hits), 4x21x21",
-                "cpu": platform.processor() or platform.machine(),
-                "cpus": os.cpu_count(),
-                "threads": args.threads,
-                "device": args.device,
-                "torch": torch.__version__,
-                "batch_size": args.batch_size,
-                "runs": runs,
-                "peak_rss_mb": main_run["peak_rss_mb"],
-                "stamps_per_s": main_run["stamps_per_s"],
-                "meets_peak_target": main_run["peak_rss_mb"] < PEAK_TARGET_MB,
-            },
-            indent=2,
-        )
-    )
+    result = run(args.n, args.also, args.batch_size, args.threads, args.device, args.keep)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

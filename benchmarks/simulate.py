@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +35,73 @@ def _ambiguous_fraction(labels) -> float:
     return float(min(errors) / len(labels))
 
 
+def run(
+    galaxies: int = 200,
+    triplets: int = 2000,
+    survey: str = "hits",
+    workers: int | None = None,
+    seed: int = 0,
+    noise_check: bool = False,
+    keep_triplets: str | os.PathLike | None = None,
+) -> dict:
+    """Measure and return the figures of the module docstring.
+
+    ``keep_triplets``: write the triplets (FITS + ``labels.csv``) to this folder and keep them (the suite
+    trains on them); otherwise everything goes to a temporary folder.
+    """
+    from pipeline.simulate.galaxies import simulate_galaxies
+    from pipeline.simulate.runner import default_workers
+    from pipeline.simulate.transients import simulate_transients
+
+    workers = workers or default_workers()
+    result: dict = {"cpus": os.cpu_count(), "workers": workers, "load_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as tmp:
+        if galaxies:
+            start = time.perf_counter()
+            simulate_galaxies(galaxies, f"{tmp}/g", seed=seed, workers=workers)
+            seconds = time.perf_counter() - start
+            result.update(
+                galaxies=galaxies,
+                galaxies_seconds=round(seconds, 2),
+                galaxies_per_s=round(galaxies / seconds, 1),
+                projected_2000_galaxies_s=round(2000 * seconds / galaxies, 1),
+            )
+        if triplets:
+            folder = Path(keep_triplets) if keep_triplets else Path(tmp) / "t"
+            start = time.perf_counter()
+            labels = simulate_transients(triplets, folder, survey=survey, seed=seed, workers=workers)
+            seconds = time.perf_counter() - start
+            real = labels["real"] == 1
+            result.update(
+                survey=survey,
+                triplets=triplets,
+                triplets_seconds=round(seconds, 2),
+                triplets_per_s=round(triplets / seconds, 1),
+                projected_20000_triplets_s=round(20000 * seconds / triplets, 1),
+                real_fraction=round(float(real.mean()), 4),
+                faint_real_fraction=round(float((real & (labels["snr"].abs() < 8)).mean()), 4),
+                noise_peak_fraction=round(float((labels["kind"] == "noise_peak").mean()), 4),
+                ambiguous_fraction=round(_ambiguous_fraction(labels), 4),
+                kb_per_triplet=round(sum(f.stat().st_size for f in os.scandir(folder)) / triplets / 1e3, 2),
+            )
+    if noise_check:
+        from astropy.stats import mad_std
+
+        from pipeline.simulate.noise_model import measure_triplets
+        from pipeline.simulate.transients import simulate_triplet
+
+        real = measure_triplets()
+        sims = [simulate_triplet("ztf", seed, i) for i in range(300)]
+        for channel in ("science", "template", "difference"):
+            sim = np.array([mad_std(t.stamps[channel.upper()]) for t in sims])
+            obs = real[f"sigma_{channel}"].to_numpy()
+            result[f"noise_ratio_{channel}_median"] = round(float(np.median(sim) / np.median(obs)), 3)
+            geo = np.exp(np.mean(np.log(sim)) - np.mean(np.log(obs)))
+            result[f"noise_ratio_{channel}_geomean"] = round(float(geo), 3)
+    result["load_after"] = os.getloadavg()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--galaxies", type=int, default=200)
@@ -43,60 +111,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noise-check", action="store_true")
     args = parser.parse_args()
-
-    from pipeline.simulate.galaxies import simulate_galaxies
-    from pipeline.simulate.runner import default_workers
-    from pipeline.simulate.transients import simulate_transients
-
-    workers = args.workers or default_workers()
-    result: dict = {"cpus": os.cpu_count(), "workers": workers, "load_before": os.getloadavg()}
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.galaxies:
-            start = time.perf_counter()
-            simulate_galaxies(args.galaxies, f"{tmp}/g", seed=args.seed, workers=workers)
-            seconds = time.perf_counter() - start
-            result.update(
-                galaxies=args.galaxies,
-                galaxies_seconds=round(seconds, 2),
-                galaxies_per_s=round(args.galaxies / seconds, 1),
-                projected_2000_galaxies_s=round(2000 * seconds / args.galaxies, 1),
-            )
-        if args.triplets:
-            start = time.perf_counter()
-            labels = simulate_transients(
-                args.triplets, f"{tmp}/t", survey=args.survey, seed=args.seed, workers=workers
-            )
-            seconds = time.perf_counter() - start
-            real = labels["real"] == 1
-            result.update(
-                survey=args.survey,
-                triplets=args.triplets,
-                triplets_seconds=round(seconds, 2),
-                triplets_per_s=round(args.triplets / seconds, 1),
-                projected_20000_triplets_s=round(20000 * seconds / args.triplets, 1),
-                real_fraction=round(float(real.mean()), 4),
-                faint_real_fraction=round(float((real & (labels["snr"].abs() < 8)).mean()), 4),
-                noise_peak_fraction=round(float((labels["kind"] == "noise_peak").mean()), 4),
-                ambiguous_fraction=round(_ambiguous_fraction(labels), 4),
-                kb_per_triplet=round(
-                    sum(f.stat().st_size for f in os.scandir(f"{tmp}/t")) / args.triplets / 1e3, 2
-                ),
-            )
-    if args.noise_check:
-        from astropy.stats import mad_std
-
-        from pipeline.simulate.noise_model import measure_triplets
-        from pipeline.simulate.transients import simulate_triplet
-
-        real = measure_triplets()
-        sims = [simulate_triplet("ztf", args.seed, i) for i in range(300)]
-        for channel in ("science", "template", "difference"):
-            sim = np.array([mad_std(t.stamps[channel.upper()]) for t in sims])
-            obs = real[f"sigma_{channel}"].to_numpy()
-            result[f"noise_ratio_{channel}_median"] = round(float(np.median(sim) / np.median(obs)), 3)
-            geo = np.exp(np.mean(np.log(sim)) - np.mean(np.log(obs)))
-            result[f"noise_ratio_{channel}_geomean"] = round(float(geo), 3)
-    result["load_after"] = os.getloadavg()
+    result = run(args.galaxies, args.triplets, args.survey, args.workers, args.seed, args.noise_check)
     print(json.dumps(result, indent=2))
 
 

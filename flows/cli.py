@@ -6,12 +6,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
 import flows.commands
 from pipeline import __version__
+
+#: Loggers kept at WARNING unless ``--verbose``.
+QUIET_LOGGERS = ("httpx", "httpcore", "onnx_ir", "onnxscript", "distributed")
+# No telemetry from the Prefect server a flow starts (no network at run time).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # libraries that log every request or pass at INFO
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

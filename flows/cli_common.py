@@ -81,3 +81,67 @@ def run_ingest_and_report(
         print(f"error: nothing could be ingested; see {report.rejects}", file=sys.stderr)
         return EXIT_NOTHING_INGESTED
     return 0
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser, chunk: tuple[str, int, str] | None = None) -> None:
+    """``--task-runner``, ``--dask-address``, ``--dask-workers`` and, when ``chunk`` = (option, default,
+    what) is given, the chunk-size option of a chunked flow (e.g. ``("--chunk-files", 1000, "files")``)."""
+    group = parser.add_argument_group("where tasks run")
+    group.add_argument(
+        "--task-runner",
+        choices=["threads", "dask"],
+        default="threads",
+        help="threads in this process (default), or a Dask cluster",
+    )
+    group.add_argument(
+        "--dask-address",
+        help="scheduler of an existing Dask cluster, tcp://host:port (default with dask: a local cluster)",
+    )
+    group.add_argument(
+        "--dask-workers", type=int, default=2, help="worker processes of a local Dask cluster (default 2)"
+    )
+    if chunk is not None:
+        option, default, what = chunk
+        group.add_argument(option, type=int, default=default, help=f"{what} per task (default {default})")
+
+
+def runner_options(args: argparse.Namespace):
+    """The :class:`flows.runners.RunnerOptions` of :func:`add_runner_arguments` options (``--dask-address``
+    alone implies ``--task-runner dask``)."""
+    from flows.runners import RunnerOptions
+
+    address = getattr(args, "dask_address", None)
+    runner = "dask" if address else getattr(args, "task_runner", "threads")
+    return RunnerOptions(
+        task_runner=runner, dask_address=address, dask_workers=getattr(args, "dask_workers", 2)
+    )
+
+
+def extra_argv(parser: argparse.ArgumentParser, args: argparse.Namespace, known: set[str]) -> list[str]:
+    """Command-line options of ``parser`` set in ``args`` to a non-default value, except the ``known``
+    destinations, written back as arguments (to hand them on to a subprocess verbatim)."""
+    out: list[str] = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in known or action.dest == "help":
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default or value is None:
+            continue
+        option = (
+            action.option_strings[-1]
+            if action.option_strings[-1].startswith("--")
+            else action.option_strings[0]
+        )
+        if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
+            out.append(option)
+        elif isinstance(value, list):
+            for item in value:
+                out += [option, str(item)]
+        else:
+            out += [option, str(value)]
+    return out
+
+
+def is_tty() -> bool:
+    """Whether progress bars can be drawn (stderr is a terminal)."""
+    return sys.stderr.isatty()

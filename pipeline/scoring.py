@@ -3,8 +3,10 @@
 The model is an already-loaded ``torch.nn.Module`` plus its model card (loading checkpoints is the flows
 layer's job: ``models.checkpoints.load_checkpoint``). Scoring streams: batches of stamps are read, prepared
 exactly as in training (:class:`pipeline.batch_prep.BatchPrep`, no augmentation), run through the model
-under ``torch.inference_mode`` and turned into catalog rows that are written out chunk by chunk
-(:class:`pipeline.catalog_io.ParquetTableWriter`), so memory stays constant whatever the number of stamps.
+(:mod:`pipeline.fast_inference`: by default ONNX Runtime on CPU when it matches PyTorch within 1e-4, else
+PyTorch fp32 under ``torch.inference_mode``) and turned into catalog rows that are written
+out chunk by chunk (:class:`pipeline.catalog_io.ParquetTableWriter`), so memory stays constant whatever the
+number of stamps.
 
 Output columns, in order (:meth:`Scorer.columns`):
 
@@ -41,21 +43,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, ANSWER_LABELS, QUESTION_OF_ANSWER, QUESTIONS
 from pipeline import __version__
 from pipeline.batch_prep import PREP_KEYS, BatchPrep
 from pipeline.catalog_io import ParquetTableWriter, output_format, parquet_to_csv, parquet_to_fits
+from pipeline.fast_inference import FastInference, InferenceOptions
+from pipeline.fast_inference import model_outputs as model_outputs  # re-exported: it lived here
 from pipeline.morphology_classes import BINARY_CLASSES, DEFINITIONS, PROBABILITY_COLUMNS, derived_labels
 from pipeline.stamp_store import StampStore, open_store
 
 log = logging.getLogger(__name__)
 
 TASKS = ("realbogus", "morphology")
-#: Stamps per batch read, prepared and scored at once (on 2 CPU cores Deep-HiTS runs fastest near 256
-#: stamps per batch, and a batch of 1024 raises the peak memory by about 400 MB).
+#: Stamps per batch read, prepared and scored at once. On 2 CPU cores the ONNX Runtime path scores the
+#: ``ztf`` preset as fast at 256 as at 1024 and ``hits`` up to 1.3x faster at 1024 (``python -m
+#: benchmarks.suite_scoring``), and a batch of 1024 raises the peak memory by about 400 MB.
 DEFAULT_BATCH_SIZE = 256
+#: Stamps in the probe batch that sets up and checks the fast inference path (:meth:`Scorer.prepare`).
+PROBE_STAMPS = 8
 #: How far outside [0, 1] a model output may be (float rounding) before it is refused as not a probability.
 PROBABILITY_TOLERANCE = 1e-4
 #: Catalog columns put first in the scored catalog, when the store has them.
@@ -164,16 +171,6 @@ def check_inputs(
         raise ModelInputMismatch(f"{name} does not fit {source}: " + "; ".join(problems))
 
 
-def model_outputs(module: nn.Module, x: Tensor) -> Tensor:
-    """``(B, K)`` outputs of a model on a prepared batch: ``predict_tensor(x)`` if the model has it (the
-    stampflow models: test-time augmentation included), else ``predict_step(x, 0)``, else ``module(x)``."""
-    if hasattr(module, "predict_tensor"):
-        return module.predict_tensor(x)
-    if hasattr(module, "predict_step"):
-        return module.predict_step(x, 0)
-    return module(x)
-
-
 def scoring_prep(module: nn.Module, card: Mapping[str, Any]) -> BatchPrep:
     """How batches are prepared for this model: the card's ``data_config`` (fill, keep_mask, preprocess),
     over the model's own ``data_config()`` when it has one (which gives the preprocessing callables a JSON
@@ -210,9 +207,24 @@ class Scorer:
         card: its model card (``task``, ``output_names``, ``model_name``, ``model_version``, ``channels``,
             ``stamp_shape``, ``data_config``, ``threshold`` for real-bogus, ...).
         device: torch device to run on.
+        backend: how the model runs (:mod:`pipeline.fast_inference`): ``auto`` (default: ONNX Runtime on
+            CPU when it matches PyTorch within 1e-4 on a probe batch, else PyTorch), ``onnxruntime`` (fail
+            if it cannot be used) or ``eager`` (PyTorch, the reference).
+        threads: ONNX Runtime threads (None: torch's).
+
+    The inference path is set up when the stamp shape is known: from the card's ``channels`` and
+    ``stamp_shape``, else at the first batch (or :meth:`prepare`).
     """
 
-    def __init__(self, module: nn.Module, card: Mapping[str, Any], device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        module: nn.Module,
+        card: Mapping[str, Any],
+        device: str | torch.device = "cpu",
+        *,
+        backend: str = "auto",
+        threads: int | None = None,
+    ):
         self.card = dict(card)
         self.task = _task(self.card)
         self.device = torch.device(device)
@@ -221,6 +233,9 @@ class Scorer:
         self.output_names = [str(n) for n in self.card.get("output_names", [])]
         self.model_name = str(self.card.get("model_name", ""))
         self.model_version = str(self.card.get("model_version", ""))
+        self.inference_options = InferenceOptions(backend, threads)
+        self.fast: FastInference | None = None  # the inference path of the last stamp shape scored
+        self._fast_by_shape: dict[tuple[int, ...], FastInference] = {}
         if self.task == "morphology" and self.output_names != list(ANSWER_COLUMNS):
             raise ValueError(
                 f"a morphology card must list the 37 answers {ANSWER_COLUMNS[:2]}.. as output_names"
@@ -232,19 +247,47 @@ class Scorer:
             if self.negative not in names and not ("real" in names or len(names) == 1):
                 raise ValueError(f"real-bogus output_names {names} have neither {self.negative!r} nor 'real'")
             self.others = [i for i, n in enumerate(names) if n != self.negative]
+        channels, hw = self.card.get("channels"), self.card.get("stamp_shape")
+        if channels and hw and len(hw) == 2:
+            self.prepare((len(channels), int(hw[0]), int(hw[1])))
 
     # ------------------------------------------------------------------------------------------ model
+    def prepare(self, stamp_shape: Sequence[int]) -> FastInference:
+        """Set up the inference path for raw stamps of ``(C, H, W)`` (once per shape; later calls return it).
+
+        The probe batch is :data:`PROBE_STAMPS` seeded noise stamps with a central source, prepared like
+        every batch; it is the export example and the exactness check of the fast path.
+        """
+        shape = tuple(int(v) for v in stamp_shape)
+        if shape not in self._fast_by_shape:
+            c, h, w = shape
+            rng = np.random.default_rng(0)
+            yy, xx = np.mgrid[:h, :w]
+            blob = np.exp(-((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2) / (2 * (max(h, w) / 10) ** 2))
+            raw = (
+                rng.normal(0.0, 1.0, (PROBE_STAMPS, c, h, w))
+                + rng.uniform(0, 20, (PROBE_STAMPS, c, 1, 1)) * blob
+            )
+            with torch.no_grad():
+                probe = self.prep(torch.from_numpy(raw.astype(np.float32)).to(self.device), None)
+            self._fast_by_shape[shape] = FastInference(
+                self.module, probe, self.inference_options, self.device
+            )
+        self.fast = self._fast_by_shape[shape]
+        return self.fast
+
     def predict(self, stamps: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """``(B, C, H, W)`` raw stamps (+ mask) -> ``(B, K)`` float32 model outputs (probabilities)."""
         k = len(self.output_names)
         if stamps.shape[0] == 0:
             return np.zeros((0, k), np.float32)
+        fast = self.prepare(stamps.shape[1:])
         with torch.inference_mode():
             # Like training (StoreBatchDataset), the mask is used only when it changes the result: masked
             # pixels are stored as 0, which filling with zeros leaves as they are.
             x = torch.from_numpy(np.ascontiguousarray(stamps, np.float32)).to(self.device)
             x = self.prep(x, mask if self.prep.needs_mask else None)
-            out = model_outputs(self.module, x).float().cpu().numpy()
+            out = fast(x).float().cpu().numpy()
         if out.ndim != 2 or out.shape[1] != k:
             raise ValueError(
                 f"the model returned shape {out.shape}; its card lists {k} outputs {self.output_names}"
@@ -350,6 +393,14 @@ class Scorer:
         return d
 
     @property
+    def inference(self) -> dict[str, Any]:
+        """How the model runs: ``inference_backend`` (``onnxruntime`` or ``eager``; the requested one until
+        :meth:`prepare`), threads, probe difference and fallback note."""
+        if self.fast is not None:
+            return self.fast.describe()
+        return {"inference_backend": self.inference_options.backend}
+
+    @property
     def meta(self) -> dict[str, Any]:
         """Table meta: what produced the scores (model, its checksum and training data, code version)."""
         c = self.card
@@ -368,6 +419,7 @@ class Scorer:
             "fill": self.prep.fill,
             "keep_mask": self.prep.keep_mask,
             "code_version": f"stampflow {__version__}",
+            **self.inference,
         }
         if self.task == "realbogus":
             meta["threshold"] = self.threshold
@@ -399,6 +451,7 @@ class ScoreResult:
     n_flagged_masked: int
     seconds: float
     stamps_per_s: float
+    inference_backend: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -414,6 +467,8 @@ def score_store(
     batch_size: int = DEFAULT_BATCH_SIZE,
     columns: Sequence[str] | None = None,
     device: str | torch.device = "cpu",
+    backend: str = "auto",
+    threads: int | None = None,
 ) -> ScoreResult:
     """Score every stamp of a store and write the scored catalog (Parquet, or FITS/CSV on request).
 
@@ -426,16 +481,20 @@ def score_store(
         batch_size: stamps per batch; memory grows with it, not with the number of stamps.
         columns: store catalog columns to carry (default: all).
         device: torch device.
+        backend, threads: how the model runs (:class:`Scorer`; the default ``auto`` is ONNX Runtime on CPU
+            when exact to 1e-4, else PyTorch); recorded in the catalog meta.
 
     Raises:
         ModelInputMismatch: the card's channels or stamp size differ from the store's (both named).
+        pipeline.fast_inference.FastPathError: ``backend="onnxruntime"`` cannot run this model.
     """
     t0 = time.perf_counter()
     out = Path(out)
     fmt = output_format(out, fmt)
     with open_store(store) as opened:
         check_inputs(card, opened.channels, opened.stamp_shape, f"store {store}")
-        scorer = Scorer(module, card, device)
+        scorer = Scorer(module, card, device, backend=backend, threads=threads)
+        scorer.prepare((len(opened.channels), *opened.stamp_shape))
         attrs = opened.attrs
         meta = {
             **scorer.meta,
@@ -468,4 +527,5 @@ def score_store(
         n_flagged_masked=n_flagged,
         seconds=round(seconds, 3),
         stamps_per_s=round(n / seconds, 1) if seconds > 0 else float("nan"),
+        inference_backend=scorer.inference["inference_backend"],
     )

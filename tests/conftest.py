@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import fastavro
@@ -15,6 +16,19 @@ REPO = TESTS.parent
 DATA = TESTS / "data"
 ZTF_ALERTS = DATA / "ztf_alerts"
 ZTF_TRIPLETS = REPO / "data_catalogs" / "samples" / "ztf_triplets"
+
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def prefect_harness():
+    """ONE temporary Prefect server and SQLite database for the whole session (starting Prefect costs 8-18 s,
+    so it is started once). Every CLI command runs through its flow, so tests in any folder may need it."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
 
 
 @pytest.fixture(scope="session")

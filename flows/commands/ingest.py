@@ -1,47 +1,70 @@
 """``stampflow ingest`` (FITS stamp files or folders) and ``stampflow cutout`` (image + catalog of positions).
 
 Both write a stamp store and ``rejects.csv`` beside it, print ``inputs / ingested / rejected`` and exit
-non-zero only when nothing could be ingested (1) or the output cannot be written (3).
+non-zero only when nothing could be ingested (1) or the output cannot be written (3). Each runs the
+ingest flow (:mod:`flows.ingest_flow`): ``stampflow ingest`` in chunks of ``--chunk-files`` files, on
+threads or a Dask cluster (``--task-runner dask [--dask-address tcp://host:port]``), cached in the run
+folder so that a rerun with the same files does no work twice.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from flows.cli_common import add_output_arguments, add_size_arguments, parse_csv_list, run_ingest_and_report
+from flows.cli_common import (
+    add_output_arguments,
+    add_runner_arguments,
+    add_size_arguments,
+    is_tty,
+    parse_csv_list,
+    run_ingest_and_report,
+    runner_options,
+)
+
+
+def run_ingest_flow(source, args: argparse.Namespace, chunked: bool = False):
+    """Run the ingest flow (:func:`flows.ingest_flow.ingest_flow`) on ``source`` with the output options of
+    ``args``; returns the :class:`IngestReport`."""
+    from flows.ingest_flow import DEFAULT_CHUNK_FILES, ingest_flow
+    from pipeline.store_builder import IngestReport
+
+    report = ingest_flow(
+        source=source,
+        out=args.out,
+        rejects=args.rejects,
+        compression=args.compression,
+        chunk_files=args.chunk_files if chunked else DEFAULT_CHUNK_FILES,
+        runner=runner_options(args),
+        progress=is_tty(),
+    )
+    return IngestReport(**report)
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from pipeline.ingest_fits import ingest_fits
+    from flows.params import FitsSource
 
-    return run_ingest_and_report(
-        lambda: ingest_fits(
-            args.inputs,
-            args.out,
-            extensions=args.extensions,
-            stamp_shape=args.stamp_size,
-            size_policy=args.on_size_mismatch,
-            header_keys=args.header_keys or (),
-            pixel_scale_arcsec=args.pixel_scale,
-            rejects_path=args.rejects,
-            compression=args.compression,
-            progress=sys.stderr.isatty(),
-        ),
-        args.json,
+    source = FitsSource(
+        inputs=args.inputs,
+        extensions=args.extensions,
+        stamp_shape=args.stamp_size,
+        size_policy=args.on_size_mismatch,
+        header_keys=args.header_keys or [],
+        pixel_scale_arcsec=args.pixel_scale,
     )
+    return run_ingest_and_report(lambda: run_ingest_flow(source, args, chunked=True), args.json)
 
 
 def _cutout(args: argparse.Namespace) -> int:
-    from pipeline.ingest_cutouts import ingest_cutouts
+    from pydantic import ValidationError
+
+    from flows.params import CutoutSource
     from pipeline.rejects import StampRejected
 
     def work():
-        return ingest_cutouts(
-            args.image,
-            args.catalog,
-            args.out,
+        source = CutoutSource(
+            image=args.image,
+            catalog=args.catalog,
             size=args.size,
             ra_col=args.ra_col,
             dec_col=args.dec_col,
@@ -49,30 +72,22 @@ def _cutout(args: argparse.Namespace) -> int:
             y_col=args.y_col,
             id_col=args.id_col,
             hdu=int(args.hdu) if args.hdu and args.hdu.isdigit() else args.hdu,
-            rejects_path=args.rejects,
-            compression=args.compression,
-            progress=sys.stderr.isatty(),
         )
+        return run_ingest_flow(source, args)
 
-    return run_ingest_and_report(work, args.json, input_errors=(StampRejected, ValueError, FileNotFoundError))
+    return run_ingest_and_report(
+        work, args.json, input_errors=(StampRejected, ValidationError, ValueError, FileNotFoundError)
+    )
 
 
 def _ingest_labelled(args: argparse.Namespace) -> int:
-    from pipeline.ingest_labelled import ingest_labelled_triplets
+    from flows.params import LabelledSource
 
+    source = LabelledSource(
+        folder=args.folder, extensions=args.extensions, labels=args.labels, labels_csv=args.labels_csv
+    )
     return run_ingest_and_report(
-        lambda: ingest_labelled_triplets(
-            args.folder,
-            args.out,
-            extensions=args.extensions,
-            labels=args.labels,
-            labels_csv=args.labels_csv,
-            rejects_path=args.rejects,
-            compression=args.compression,
-            progress=sys.stderr.isatty(),
-        ),
-        args.json,
-        input_errors=(ValueError, FileNotFoundError),
+        lambda: run_ingest_flow(source, args), args.json, input_errors=(ValueError, FileNotFoundError)
     )
 
 
@@ -100,6 +115,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--header-keys", type=parse_csv_list, help="comma-separated header keys to copy into catalog columns"
     )
     ingest.add_argument("--pixel-scale", type=float, help="pixel scale in arcsec (default: from the headers)")
+    add_runner_arguments(ingest, chunk=("--chunk-files", 1000, "files"))
     ingest.set_defaults(func=_ingest)
 
     labelled = subparsers.add_parser(

@@ -2,13 +2,13 @@
 
 Writes a stamp store with the Galaxy Zoo labels and ``rejects.csv`` beside it, prints
 ``inputs / ingested / rejected``. Exit codes: 0 done (some rows may be rejected), 1 nothing ingested or
-the catalog / images folder cannot be used (the error names it), 3 the output cannot be written.
+the catalog / images folder cannot be used (the error names it), 3 the output cannot be written. Runs the
+ingest flow (:mod:`flows.ingest_flow`), cached on the catalog's and the images' sha256.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from flows.cli_common import add_output_arguments, add_size_arguments, run_ingest_and_report
@@ -16,26 +16,23 @@ from flows.cli_common import add_output_arguments, add_size_arguments, run_inges
 
 def _run(args: argparse.Namespace) -> int:
     from data_catalogs.galaxy_zoo_formats import CatalogError
-    from pipeline.galaxy_zoo_ingest import ingest_galaxy_zoo
+    from flows.commands.ingest import run_ingest_flow
+    from flows.params import GalaxyZooSource
 
-    def work():
-        return ingest_galaxy_zoo(
-            args.catalog,
-            args.images_dir,
-            args.out,
-            format=args.format,
-            estimate=args.estimate,
-            id_column=args.id_column,
-            file_column=args.file_column,
-            tol=args.tol,
-            stamp_shape=args.stamp_size,
-            size_policy=args.on_size_mismatch,
-            rejects_path=args.rejects,
-            compression=args.compression,
-            progress=sys.stderr.isatty(),
-        )
-
-    return run_ingest_and_report(work, args.json, input_errors=(CatalogError, FileNotFoundError))
+    source = GalaxyZooSource(
+        catalog=args.catalog,
+        images_dir=args.images_dir,
+        format=args.format,
+        estimate=args.estimate,
+        id_column=args.id_column,
+        file_column=args.file_column,
+        tol=args.tol,
+        stamp_shape=args.stamp_size,
+        size_policy=args.on_size_mismatch,
+    )
+    return run_ingest_and_report(
+        lambda: run_ingest_flow(source, args), args.json, input_errors=(CatalogError, FileNotFoundError)
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

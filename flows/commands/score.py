@@ -2,7 +2,9 @@
 (a scored catalog against labels into a report folder).
 
 Exit codes: 0 done; 2 the inputs do not fit (a model card that does not match the store, a checkpoint or
-catalog that cannot be read, labels that do not cover the catalog), with the reason on stderr.
+catalog that cannot be read, labels that do not cover the catalog), with the reason on stderr. Both run
+their flow (:mod:`flows.score_flow`): scoring in chunks of ``--chunk-rows`` stamps on threads or a Dask
+cluster, cached on the sha256 of the checkpoint and the store; the report publishes Prefect artifacts.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from flows.cli_common import add_runner_arguments, is_tty, runner_options
+
 EXIT_BAD_INPUT = 2
 
 
@@ -20,40 +24,48 @@ def _csv_list(text: str) -> list[str]:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from models.checkpoints import CheckpointError, load_checkpoint
-    from pipeline.scoring import ModelInputMismatch, score_store
+    from flows.score_flow import score_flow
+    from models.checkpoints import CheckpointError
+    from pipeline.scoring import ModelInputMismatch
     from pipeline.stamp_store import StoreValidationError
 
     try:
-        module, card = load_checkpoint(args.model, map_location=args.device)
-        result = score_store(
-            module,
-            card,
-            args.store,
-            args.out,
-            fmt=args.format,
+        result = score_flow(
+            model=args.model,
+            store=args.store,
+            out=args.out,
+            format=args.format,
             batch_size=args.batch_size,
             columns=args.columns,
             device=args.device,
+            chunk_rows=args.chunk_rows,
+            threads=args.threads,
+            backend=args.backend,
+            runner=runner_options(args),
+            progress=is_tty(),
         )
     except (CheckpointError, ModelInputMismatch, StoreValidationError, FileNotFoundError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(json.dumps(result.to_dict(), indent=2))
+    print(json.dumps(result, indent=2))
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pipeline.reports import report_from_files
+    from flows.score_flow import report_flow
 
     try:
-        result = report_from_files(
-            args.scored, args.labels, args.out, store=args.store, on=args.on, n_gallery=args.gallery
+        summary = report_flow(
+            scored=args.scored,
+            labels=args.labels,
+            out=args.out,
+            store=args.store,
+            on=args.on,
+            n_gallery=args.gallery,
         )
     except (ValueError, KeyError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    summary = {k: v for k, v in result.to_dict().items() if k != "metrics"}
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -81,6 +93,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--columns", type=_csv_list, help="comma-separated store catalog columns to keep (default all)"
     )
     score.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    score.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads per scoring task (default: 1 when the store is scored in several chunks "
+        "side by side, else torch's default)",
+    )
+    score.add_argument(
+        "--backend",
+        choices=["auto", "onnxruntime", "eager"],
+        default="auto",
+        help="how the model runs: auto (ONNX Runtime on CPU when it matches PyTorch within 1e-4, else "
+        "PyTorch; default), onnxruntime, eager (PyTorch)",
+    )
+    add_runner_arguments(score, chunk=("--chunk-rows", 8192, "stamps"))
     score.set_defaults(func=_score)
 
     report = subparsers.add_parser(

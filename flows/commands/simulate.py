@@ -1,13 +1,13 @@
 """``stampflow simulate galaxies N`` and ``stampflow simulate transients N``: embedded training data with
 known truth, rendered with GalSim (:mod:`pipeline.simulate`). Same ``--seed`` -> byte-identical output,
-whatever ``--workers``."""
+whatever ``--workers``. Runs the simulate flow (:mod:`flows.simulate_flow`): the same options again reuse
+the files (cached)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 
@@ -25,60 +25,44 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _galaxies(args: argparse.Namespace) -> int:
-    from pipeline.simulate.galaxies import GalaxyImaging, simulate_galaxies
+def _simulate(args: argparse.Namespace, what: str) -> dict:
+    from flows.params import SimulateParams
+    from flows.simulate_flow import simulate_flow
 
-    imaging = GalaxyImaging(size=args.size, pixel_scale=args.pixel_scale)
-    start = time.perf_counter()
-    tables = simulate_galaxies(
-        args.n,
-        args.out,
+    params = SimulateParams(
+        what=what,
+        n=args.n,
+        out=args.out,
         seed=args.seed,
-        imaging=imaging,
         workers=args.workers,
         chunk_size=args.chunk_size,
-        jpeg=args.jpeg,
-        progress=not args.quiet and sys.stderr.isatty(),
+        **(
+            {"size": args.size, "pixel_scale": args.pixel_scale, "jpeg": args.jpeg}
+            if what == "galaxies"
+            else {"survey": args.survey, "compress": not args.no_gzip}
+        ),
     )
-    seconds = time.perf_counter() - start
-    counts = tables["truth"]["type"].value_counts().to_dict()
-    summary = {"galaxies": args.n, "out": str(args.out), "seconds": round(seconds, 2), "types": counts}
+    return simulate_flow(params=params, progress=not args.quiet and sys.stderr.isatty())
+
+
+def _galaxies(args: argparse.Namespace) -> int:
+    summary = _simulate(args, "galaxies")
     print(
         json.dumps(summary, indent=2)
         if args.json
-        else f"wrote {args.n} galaxies ({args.size}x{args.size} px, g r i) to {args.out} in {seconds:.1f} s"
+        else f"wrote {args.n} galaxies ({args.size}x{args.size} px, g r i) to {args.out} "
+        f"in {summary['seconds']:.1f} s"
     )
     return 0
 
 
 def _transients(args: argparse.Namespace) -> int:
-    from pipeline.simulate.transients import simulate_transients
-
-    start = time.perf_counter()
-    labels = simulate_transients(
-        args.n,
-        args.out,
-        survey=args.survey,
-        seed=args.seed,
-        workers=args.workers,
-        chunk_size=args.chunk_size,
-        compress=not args.no_gzip,
-        progress=not args.quiet and sys.stderr.isatty(),
-    )
-    seconds = time.perf_counter() - start
-    summary = {
-        "triplets": args.n,
-        "survey": args.survey,
-        "out": str(args.out),
-        "seconds": round(seconds, 2),
-        "real": int(labels["real"].sum()),
-        "kinds": labels["kind"].value_counts().to_dict(),
-    }
+    summary = _simulate(args, "transients")
     print(
         json.dumps(summary, indent=2)
         if args.json
         else f"wrote {args.n} {args.survey} triplets ({summary['real']} real) to {args.out} "
-        f"in {seconds:.1f} s"
+        f"in {summary['seconds']:.1f} s"
     )
     return 0
 

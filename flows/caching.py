@@ -1,0 +1,180 @@
+"""Caching and retries of stampflow tasks.
+
+A rerun with the same inputs does no work twice: every task that produces files is cached on its inputs
+(Prefect's ``INPUTS`` policy: paths, options, and a **content key** of the input files, the sha256 of their
+bytes, so that a changed file under the same name is recomputed), its own source (``TASK_SOURCE``) and the
+source of the library it calls (:class:`LibrarySource`: ``TASK_SOURCE`` alone sees only the task's few
+lines, not the pipeline/models code that does the work). Results are persisted in the run folder
+(``<run>/.stampflow/results``), so the cache works across processes and is dropped with the run folder.
+
+A cached result names the files the task wrote with their size and modification time
+(:func:`fingerprints`); a cache hit whose files were since deleted or rewritten is recomputed
+(:func:`outputs_intact`, used by :func:`flows.runners.run_tasks`).
+
+I/O tasks retry on transient ``OSError`` s only (:func:`retry_on_transient_io`): a missing file or a
+permission error will not go away by retrying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
+from prefect.tasks import Task
+
+from pipeline.stamp_store import combined_sha256, sha256_file
+
+REPO = Path(__file__).resolve().parent.parent
+#: Packages whose source is part of every cache key.
+LIBRARY_PACKAGES = ("pipeline", "models", "data_catalogs")
+#: Hidden folder of a run folder holding Prefect results and chunk parts.
+STATE_DIR = ".stampflow"
+#: OSErrors that retrying cannot fix.
+PERMANENT_OS_ERRORS = (
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    FileExistsError,
+)
+
+
+@lru_cache(maxsize=1)
+def library_digest() -> str:
+    """sha256 over the names and bytes of every ``.py`` file of :data:`LIBRARY_PACKAGES`."""
+    digest = hashlib.sha256()
+    for package in LIBRARY_PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            digest.update(str(path.relative_to(REPO)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class LibrarySource(CachePolicy):
+    """Cache key part: the source of the stampflow library (see :func:`library_digest`)."""
+
+    def compute_key(self, task_ctx, inputs, flow_parameters, **kwargs) -> str:
+        return library_digest()
+
+
+#: Task arguments that change how a task reports, not what it computes (left out of cache keys).
+NOT_IN_KEY = ("progress", "log_file")
+#: Inputs (with content keys, without :data:`NOT_IN_KEY`) + the task's source + the library's source.
+CACHE_POLICY = INPUTS - NOT_IN_KEY[0] - NOT_IN_KEY[1] + TASK_SOURCE + LibrarySource()
+
+_digests: dict[tuple[str, int, int], str] = {}
+_digests_lock = threading.Lock()
+
+
+def file_sha256(path: str | os.PathLike) -> str | None:
+    """sha256 of a file's bytes (None if it is not a file), remembered per (path, size, mtime) so that a
+    file is read once per process however many tasks ask."""
+    p = Path(path)
+    try:
+        stat = p.stat()
+    except OSError:
+        return None
+    if not p.is_file():
+        return None
+    key = (str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _digests_lock:
+        if key in _digests:
+            return _digests[key]
+    value = sha256_file(p)
+    with _digests_lock:
+        _digests[key] = value
+    return value
+
+
+def expand_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Each file as given, each folder's files (recursively, sorted by path), hidden state folders
+    (:data:`STATE_DIR`) left out."""
+    out: list[Path] = []
+    for item in paths:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(
+                sorted(f for f in p.rglob("*") if f.is_file() and STATE_DIR not in f.relative_to(p).parts)
+            )
+        else:
+            out.append(p)
+    return out
+
+
+def file_digests(paths: Sequence[str | os.PathLike], threads: int = 4) -> dict[str, str | None]:
+    """``{path: sha256 or None}`` of files, hashed in ``threads`` threads (hashlib releases the GIL)."""
+    paths = [str(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        return dict(zip(paths, pool.map(file_sha256, paths), strict=True))
+
+
+def content_key(paths: Iterable[str | os.PathLike]) -> str:
+    """One sha256 over the files of ``paths`` (folders expanded): their names and their bytes' sha256."""
+    files = expand_files(paths)
+    digests = file_digests(files)
+    return combined_sha256(f"{p}:{d}" for p, d in digests.items())
+
+
+def fingerprint(path: str | os.PathLike) -> list[int] | None:
+    """``[size, mtime_ns]`` of a file, or None when it does not exist."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def fingerprints(paths: Iterable[str | os.PathLike | None]) -> dict[str, list[int] | None]:
+    """``{path: fingerprint}`` of the files a task wrote (None entries skipped)."""
+    return {str(p): fingerprint(p) for p in paths if p is not None}
+
+
+def outputs_intact(result: Any) -> bool:
+    """True when every file a task result names under ``"outputs"`` still has its recorded fingerprint."""
+    outputs: Mapping[str, Any] = result.get("outputs", {}) if isinstance(result, Mapping) else {}
+    return all(fingerprint(path) == (list(fp) if fp else fp) for path, fp in outputs.items())
+
+
+def state_dir(run_dir: str | os.PathLike) -> Path:
+    """``<run_dir>/.stampflow``: Prefect results and chunk parts of a run folder."""
+    return Path(run_dir) / STATE_DIR
+
+
+def cached(task: Task, run_dir: str | os.PathLike) -> Task:
+    """``task`` cached with :data:`CACHE_POLICY`, its results persisted in ``<run_dir>/.stampflow/results``."""
+    return task.with_options(
+        cache_policy=CACHE_POLICY,
+        persist_result=True,
+        result_storage=Path(run_dir).resolve() / STATE_DIR / "results",
+    )
+
+
+def retry_on_transient_io(task, task_run, state) -> bool:
+    """Prefect ``retry_condition_fn``: retry a failed run only when it raised an OSError that is not one of
+    :data:`PERMANENT_OS_ERRORS`."""
+    try:
+        state.result()
+    except PERMANENT_OS_ERRORS:
+        return False
+    except OSError:
+        return True
+    except BaseException:
+        return False
+    return False
+
+
+#: Task options of tasks that read and write files.
+IO_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": 2,
+    "retry_condition_fn": retry_on_transient_io,
+}

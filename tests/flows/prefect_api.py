@@ -1,0 +1,63 @@
+"""Read what a flow run left in the Prefect API: its task runs and its artifacts (the API records them
+from events, a moment after the run, so the readers wait a little for them)."""
+
+from __future__ import annotations
+
+import json
+import time
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+
+
+def task_run_states(flow_run_id: UUID, expected: int, timeout: float = 30.0) -> dict[str, str]:
+    """``{task run name: state name}`` of a flow run's task runs, once ``expected`` of them are final."""
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            states = {r.name: r.state.name for r in runs if r.state is not None and r.state.is_final()}
+            if len(states) >= expected:
+                return states
+            time.sleep(0.3)
+    return states
+
+
+def artifact_table(flow_run_id: UUID, key: str, timeout: float = 30.0) -> list[dict] | None:
+    """The rows of the table artifact ``key`` of a flow run (None if it never appears)."""
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            found = client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            )
+            if found:
+                data = found[0].data
+                return json.loads(data) if isinstance(data, str) else data
+            time.sleep(0.3)
+    return None
+
+
+def artifact_markdown(flow_run_id: UUID, key: str, timeout: float = 30.0) -> str | None:
+    """The text of the markdown artifact ``key`` of a flow run (None if it never appears)."""
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            found = client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            )
+            if found:
+                return str(found[0].data)
+            time.sleep(0.3)
+    return None
