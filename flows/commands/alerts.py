@@ -1,22 +1,18 @@
 """``stampflow alerts score`` (alert packets straight through a real-bogus model into broker output, once or
-following a folder) and ``stampflow alerts ingest`` (packets into a stamp store); :func:`score_alerts` for
-Spark pandas UDFs.
+following a folder) and ``stampflow alerts ingest`` (packets into a stamp store).
 
 Exit codes: 0 done (``score``: something was scored or there was nothing to score; ``ingest``: something was
 ingested); 1 nothing could be scored/ingested; 2 the model cannot be used (missing or unsafe checkpoint,
 not a real-bogus model); 3 the output cannot be written.
 
-Model naming for :func:`score_alerts`: the ``model=`` argument (a checkpoint path), else the environment
-variable ``STAMPFLOW_ALERT_MODEL``; the checkpoint is loaded once per process (per path, file
-modification time and device) and reused by every later call, as a Spark executor's Python worker needs.
+For Spark pandas UDFs: :func:`models.alert_scoring.score_alerts` (the model named by ``model=`` or
+``$STAMPFLOW_ALERT_MODEL``, loaded once per process).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import os
 import signal
 import sys
 import threading
@@ -26,58 +22,9 @@ from typing import TYPE_CHECKING, Any
 from flows.cli_common import EXIT_CANNOT_WRITE, EXIT_NOTHING_INGESTED, parse_stamp_size, run_ingest_and_report
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from pipeline.scoring import Scorer
 
 EXIT_BAD_MODEL = 2
-MODEL_ENV = "STAMPFLOW_ALERT_MODEL"
-
-
-# ------------------------------------------------------------------------------------------- the model
-@functools.lru_cache(maxsize=4)
-def _cached_scorer(path: str, mtime_ns: int, device: str) -> Scorer:
-    from models.checkpoints import load_checkpoint
-    from pipeline.scoring import Scorer
-
-    module, card = load_checkpoint(path, map_location=device)
-    return Scorer(module, card, device)
-
-
-def load_alert_scorer(model: str | os.PathLike | None = None, device: str = "cpu") -> Scorer:
-    """The :class:`pipeline.scoring.Scorer` of a checkpoint, loaded once per process and cached.
-
-    Args:
-        model: checkpoint path; None: the environment variable ``STAMPFLOW_ALERT_MODEL``.
-        device: torch device.
-
-    Raises:
-        ValueError: no model named; models.checkpoints.CheckpointError: the checkpoint cannot be used.
-    """
-    name = model if model is not None else os.environ.get(MODEL_ENV)
-    if not name:
-        raise ValueError(f"no model: pass model= (a checkpoint path) or set {MODEL_ENV}")
-    path = Path(name).resolve()
-    mtime = path.stat().st_mtime_ns if path.exists() else 0
-    return _cached_scorer(str(path), mtime, str(device))
-
-
-def score_alerts(
-    frame: pd.DataFrame, model: str | os.PathLike | None = None, *, device: str = "cpu"
-) -> pd.DataFrame:
-    """Score a pandas DataFrame of alert packets (Fink's columns) with a real-bogus model.
-
-    Input and output are those of :func:`pipeline.score_alerts.score_alert_frame`: cutout columns
-    ``cutoutScience``/``cutoutTemplate``/``cutoutDifference`` (bytes or ``{stampData}`` structs), optional
-    ``objectId``, ``candid``, ``candidate``; out one row per input row (same index) with ``rb``,
-    ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version`` and ``reason``/``error`` for rows
-    that could not be scored. The model: ``model`` or ``$STAMPFLOW_ALERT_MODEL``, cached per process.
-
-    With Spark: ``df.mapInPandas(lambda frames: (score_alerts(f) for f in frames), schema)``.
-    """
-    from pipeline.score_alerts import score_alert_frame
-
-    return score_alert_frame(frame, load_alert_scorer(model, device))
 
 
 # --------------------------------------------------------------------------------------------- score
@@ -137,6 +84,7 @@ def _score_follow(args: argparse.Namespace, scorer: Scorer) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from models.alert_scoring import load_alert_scorer
     from models.checkpoints import CheckpointError
 
     try:

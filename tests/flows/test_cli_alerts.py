@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from flows.cli import main as cli_main
-from flows.commands import alerts as alerts_command
+from models import alert_scoring
 from pipeline.stamp_store import open_store
 from tests.conftest import ZTF_ALERTS
 from tests.pipeline.alert_helpers import manifest, write_ztf_checkpoint
@@ -124,14 +124,14 @@ def test_score_alerts_frame_with_the_model_from_the_environment(ckpt, monkeypatc
             }
         )
     frame = pd.DataFrame(rows)
-    monkeypatch.delenv(alerts_command.MODEL_ENV, raising=False)
+    monkeypatch.delenv(alert_scoring.MODEL_ENV, raising=False)
     with pytest.raises(ValueError, match="STAMPFLOW_ALERT_MODEL"):
-        alerts_command.score_alerts(frame)
-    monkeypatch.setenv(alerts_command.MODEL_ENV, str(ckpt))
-    alerts_command._cached_scorer.cache_clear()
-    first = alerts_command.score_alerts(frame)
-    second = alerts_command.score_alerts(frame.iloc[1:])
-    info = alerts_command._cached_scorer.cache_info()
+        alert_scoring.score_alerts(frame)
+    monkeypatch.setenv(alert_scoring.MODEL_ENV, str(ckpt))
+    alert_scoring._cached_scorer.cache_clear()
+    first = alert_scoring.score_alerts(frame)
+    second = alert_scoring.score_alerts(frame.iloc[1:])
+    info = alert_scoring._cached_scorer.cache_info()
     assert (info.misses, info.hits) == (1, 1)  # loaded once per process
     assert list(first["candid"]) == [int(r["candid"]) for r in manifest()[:3]]
     assert first["reason"].eq("").all() and first["rb"].between(0, 1).all()

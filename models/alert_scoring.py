@@ -1,0 +1,59 @@
+"""The broker-facing real-bogus model of a process: :func:`score_alerts` scores a pandas DataFrame of alert
+packets (what a Spark pandas UDF gets, as Fink runs its science modules) with a checkpoint named by the
+``model=`` argument or the environment variable ``STAMPFLOW_ALERT_MODEL``; the checkpoint is loaded once per
+process (per path, file modification time and device) and reused by every later call, as a Spark
+executor's Python worker needs."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from models.checkpoints import load_checkpoint
+from pipeline.score_alerts import score_alert_frame
+from pipeline.scoring import Scorer
+
+MODEL_ENV = "STAMPFLOW_ALERT_MODEL"
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_scorer(path: str, mtime_ns: int, device: str) -> Scorer:
+    module, card = load_checkpoint(path, map_location=device)
+    return Scorer(module, card, device)
+
+
+def load_alert_scorer(model: str | os.PathLike | None = None, device: str = "cpu") -> Scorer:
+    """The :class:`pipeline.scoring.Scorer` of a checkpoint, loaded once per process and cached.
+
+    Args:
+        model: checkpoint path; None: the environment variable ``STAMPFLOW_ALERT_MODEL``.
+        device: torch device.
+
+    Raises:
+        ValueError: no model named; models.checkpoints.CheckpointError: the checkpoint cannot be used.
+    """
+    name = model if model is not None else os.environ.get(MODEL_ENV)
+    if not name:
+        raise ValueError(f"no model: pass model= (a checkpoint path) or set {MODEL_ENV}")
+    path = Path(name).resolve()
+    mtime = path.stat().st_mtime_ns if path.exists() else 0
+    return _cached_scorer(str(path), mtime, str(device))
+
+
+def score_alerts(
+    frame: pd.DataFrame, model: str | os.PathLike | None = None, *, device: str = "cpu"
+) -> pd.DataFrame:
+    """Score a pandas DataFrame of alert packets (Fink's columns) with a real-bogus model.
+
+    Input and output are those of :func:`pipeline.score_alerts.score_alert_frame`: cutout columns
+    ``cutoutScience``/``cutoutTemplate``/``cutoutDifference`` (bytes or ``{stampData}`` structs), optional
+    ``objectId``, ``candid``, ``candidate``; out one row per input row (same index) with ``rb``,
+    ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version`` and ``reason``/``error`` for rows
+    that could not be scored. The model: ``model`` or ``$STAMPFLOW_ALERT_MODEL``, cached per process.
+
+    With Spark: ``df.mapInPandas(lambda frames: (score_alerts(f) for f in frames), schema)``.
+    """
+    return score_alert_frame(frame, load_alert_scorer(model, device))
