@@ -32,6 +32,7 @@ from fastavro.write import Writer
 
 from data_catalogs.alert_schemas import classification_schema
 from pipeline.catalog_io import partial_path
+from pipeline.commit_on_success import CommitOnSuccess
 
 AVRO_NAME = "classifications.avro"
 JSONL_NAME = "classifications.jsonl"
@@ -87,7 +88,7 @@ def json_line(record: Mapping[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-class BrokerWriter:
+class BrokerWriter(CommitOnSuccess):
     """Stream classification records to ``folder/classifications.avro`` (+ ``.jsonl`` with ``jsonl``).
 
     Use as a context manager: the files appear under their final names only when closed without error.
@@ -110,15 +111,6 @@ class BrokerWriter:
         )
         self._jsonl_tmp = partial_path(self.jsonl_path) if self.jsonl_path else None
         self._jsonl_fh: TextIO | None = open(self._jsonl_tmp, "w") if self._jsonl_tmp else None
-
-    def __enter__(self) -> BrokerWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def write(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Append records (dicts of the broker schema)."""

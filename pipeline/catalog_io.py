@@ -34,6 +34,8 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.table import meta as table_meta
 
+from pipeline.commit_on_success import CommitOnSuccess
+
 #: File suffix -> output format.
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".fits": "fits", ".fit": "fits", ".csv": "csv"}
 #: Rows gathered into one Parquet row group (about 8 MB for 60 float64 columns).
@@ -69,7 +71,7 @@ def _plain_column(values: Any) -> np.ndarray:
     return arr
 
 
-class ParquetTableWriter:
+class ParquetTableWriter(CommitOnSuccess):
     """Append chunks of rows to a Parquet file that astropy reads with units, descriptions and meta.
 
     Args:
@@ -106,15 +108,6 @@ class ParquetTableWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._closed = False
-
-    def __enter__(self) -> ParquetTableWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def _start(self, columns: Mapping[str, np.ndarray]) -> None:
         template = Table({name: np.empty(0, dtype=arr.dtype) for name, arr in columns.items()})
@@ -258,3 +251,20 @@ def read_scored_table(path: str | os.PathLike) -> Table:
     if fmt == "fits":
         return Table.read(path, format="fits")
     return Table.read(path, format="ascii.csv")
+
+
+def staging_parquet_path(out: Path, fmt: str) -> Path:
+    """Where a catalog is first written as Parquet: ``out`` itself, or a hidden per-process file beside a
+    FITS/CSV ``out`` (converted by :func:`publish_catalog`)."""
+    return out if fmt == "parquet" else out.with_name(f".{out.name}.{os.getpid()}.parquet")
+
+
+def publish_catalog(parquet_path: Path, out: Path, fmt: str) -> None:
+    """Convert the staged Parquet catalog to ``out`` in ``fmt`` (``fits``/``csv``) and remove the staged file;
+    nothing to do for Parquet."""
+    if fmt == "parquet":
+        return
+    try:
+        (parquet_to_fits if fmt == "fits" else parquet_to_csv)(parquet_path, out)
+    finally:
+        parquet_path.unlink(missing_ok=True)

@@ -49,6 +49,7 @@ from pipeline.alert_cutouts import decode_cutout
 from pipeline.alert_stamps import conform
 from pipeline.alerts import Alert, AlertDecoder, DecodedFile, Reject, expand_alert_inputs
 from pipeline.catalog_io import ParquetTableWriter
+from pipeline.commit_on_success import CommitOnSuccess
 from pipeline.rejects import RejectLog, StampRejected
 from pipeline.scoring import Scorer, StampBatch
 
@@ -177,7 +178,7 @@ class AlertScoreReport:
         )
 
 
-class AlertOutputs:
+class AlertOutputs(CommitOnSuccess):
     """The output folder of one run or batch: ``scored.parquet``, ``classifications.avro`` (+ ``.jsonl``),
     ``rejects.csv``, ``summary.json``; each file appears under its final name only when complete.
 
@@ -218,15 +219,6 @@ class AlertOutputs:
             },
         )
         self._t0 = time.perf_counter()
-
-    def __enter__(self) -> AlertOutputs:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def reject(self, rejects: Iterable[Reject]) -> None:
         """Record packets that are not scored."""

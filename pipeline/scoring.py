@@ -48,7 +48,7 @@ from torch import nn
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, ANSWER_LABELS, QUESTION_OF_ANSWER, QUESTIONS
 from pipeline import __version__
 from pipeline.batch_prep import PREP_KEYS, BatchPrep
-from pipeline.catalog_io import ParquetTableWriter, output_format, parquet_to_csv, parquet_to_fits
+from pipeline.catalog_io import ParquetTableWriter, output_format, publish_catalog, staging_parquet_path
 from pipeline.fast_inference import FastInference, InferenceOptions
 from pipeline.fast_inference import model_outputs as model_outputs  # re-exported: it lived here
 from pipeline.morphology_classes import BINARY_CLASSES, DEFINITIONS, PROBABILITY_COLUMNS, derived_labels
@@ -103,14 +103,20 @@ class StampBatch:
 
 
 def iter_store_batches(
-    store: StampStore, batch_size: int = DEFAULT_BATCH_SIZE, columns: Sequence[str] | None = None
+    store: StampStore,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    columns: Sequence[str] | None = None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[StampBatch]:
-    """Contiguous batches of an open store, stamps with mask and catalog rows; one empty batch if N = 0.
+    """Contiguous batches of rows ``[start, stop)`` of an open store, stamps with mask and catalog rows; one
+    empty batch for an empty range (so that an empty store still gives a catalog with its columns).
 
     Args:
         store: an open :class:`pipeline.stamp_store.StampStore`.
         batch_size: stamps per batch (round it to the store's chunk rows for the fastest reads).
-        columns: catalog columns to carry (default: all).
+        columns: catalog columns to carry (default: all, identifiers and positions first).
+        start, stop: the row range (``stop`` None: to the end).
     """
     if columns is None:  # identifiers and positions first, the rest as stored (alphabetical)
         first = [c for c in LEADING_COLUMNS if c in store.catalog_columns]
@@ -119,14 +125,15 @@ def iter_store_batches(
     missing = sorted(set(cols) - set(store.catalog_columns))
     if missing:
         raise KeyError(f"{store.path} has no catalog columns {missing}; it has {store.catalog_columns}")
-    if store.n == 0:
-        sel = slice(0, 0)
-        yield StampBatch(store.stamps(sel), store.mask(sel), store.catalog(sel, cols), np.zeros(0, np.int64))
-        return
-    for start in range(0, store.n, batch_size):
-        sel = slice(start, min(start + batch_size, store.n))
-        rows = np.arange(sel.start, sel.stop, dtype=np.int64)
-        yield StampBatch(store.stamps(sel), store.mask(sel), store.catalog(sel, cols), rows)
+    stop = store.n if stop is None else stop
+    if not 0 <= start <= stop <= store.n:
+        raise ValueError(f"rows [{start}, {stop}) are outside {store.path} ({store.n} stamps)")
+    bounds = [(a, min(a + batch_size, stop)) for a in range(start, stop, batch_size)] or [(start, start)]
+    for a, b in bounds:
+        sel = slice(a, b)
+        yield StampBatch(
+            store.stamps(sel), store.mask(sel), store.catalog(sel, cols), np.arange(a, b, dtype=np.int64)
+        )
 
 
 def check_inputs(
@@ -469,8 +476,11 @@ def score_store(
     device: str | torch.device = "cpu",
     backend: str = "auto",
     threads: int | None = None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> ScoreResult:
-    """Score every stamp of a store and write the scored catalog (Parquet, or FITS/CSV on request).
+    """Score the stamps of a store (all, or rows ``[start, stop)``: one chunk of a chunked flow) and write
+    the scored catalog (Parquet, or FITS/CSV on request).
 
     Args:
         module: the loaded model (eval mode is set here).
@@ -483,6 +493,8 @@ def score_store(
         device: torch device.
         backend, threads: how the model runs (:class:`Scorer`; the default ``auto`` is ONNX Runtime on CPU
             when exact to 1e-4, else PyTorch); recorded in the catalog meta.
+        start, stop: the row range to score (``stop`` None: to the end); the catalog's ``row`` column
+            keeps the store's row numbers.
 
     Raises:
         ModelInputMismatch: the card's channels or stamp size differ from the store's (both named).
@@ -504,18 +516,14 @@ def score_store(
             "input_channels": list(opened.channels),
             "n_input": opened.n,
         }
-        parquet_path = out if fmt == "parquet" else out.with_name(f".{out.name}.{os.getpid()}.parquet")
+        parquet_path = staging_parquet_path(out, fmt)
         n_flagged = 0
         with ParquetTableWriter(parquet_path, scorer.units, scorer.descriptions, meta) as writer:
-            for cols in score_batches(scorer, iter_store_batches(opened, batch_size, columns)):
+            for cols in score_batches(scorer, iter_store_batches(opened, batch_size, columns, start, stop)):
                 writer.write(cols)
                 n_flagged += int(cols["flag_masked"].sum())
         n = writer.n_rows
-    if fmt != "parquet":
-        try:
-            (parquet_to_fits if fmt == "fits" else parquet_to_csv)(parquet_path, out)
-        finally:
-            parquet_path.unlink(missing_ok=True)
+    publish_catalog(parquet_path, out, fmt)
     seconds = time.perf_counter() - t0
     log.info("scored %d stamps of %s into %s in %.1f s", n, store, out, seconds)
     return ScoreResult(

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import __version__
+from pipeline.commit_on_success import CommitOnSuccess
 
 SCHEMA_VERSION = 1
 REQUIRED_CATALOG_COLUMNS = ("object_id", "source")
@@ -109,7 +110,7 @@ def _compression_kwargs(compression: str, level: int) -> dict[str, Any]:
     raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
 
 
-class StampStoreWriter:
+class StampStoreWriter(CommitOnSuccess):
     """Write a stamp store in appended chunks; the final name appears only when :meth:`close` succeeds.
 
     Use as a context manager: on an exception inside the ``with`` block the temporary file is removed
@@ -171,15 +172,6 @@ class StampStoreWriter:
         root["complete"] = False
         for key, value in (attrs or {}).items():
             root[key] = value
-
-    def __enter__(self) -> StampStoreWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def add_source_digest(self, sha256: str) -> None:
         """Record one input's sha256; the store's ``source_sha256`` combines them all."""
