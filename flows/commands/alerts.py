@@ -19,7 +19,13 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.cli_common import EXIT_CANNOT_WRITE, EXIT_NOTHING_INGESTED, parse_stamp_size, run_ingest_and_report
+from flows.cli_common import (
+    EXIT_CANNOT_WRITE,
+    EXIT_NOTHING_INGESTED,
+    add_runner_arguments,
+    parse_stamp_size,
+    run_ingest_and_report,
+)
 
 if TYPE_CHECKING:
     from pipeline.scoring import Scorer
@@ -108,21 +114,13 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from pipeline.ingest_alerts import ingest_alerts
+    """``stampflow alerts ingest``: the ingest flow on an :class:`flows.params.AlertSource` (in chunks of
+    ``--chunk-files`` files, cached, on threads or Dask), like ``stampflow ingest`` for FITS files."""
+    from flows.commands.ingest import run_ingest_flow
+    from flows.params import AlertSource
 
-    return run_ingest_and_report(
-        lambda: ingest_alerts(
-            args.inputs,
-            args.out,
-            stamp_shape=args.stamp_size,
-            size_policy=args.on_size_mismatch,
-            rejects_path=args.rejects,
-            compression=args.compression,
-            workers=args.workers,
-            progress=sys.stderr.isatty(),
-        ),
-        args.json,
-    )
+    source = AlertSource(inputs=args.inputs, stamp_shape=args.stamp_size, size_policy=args.on_size_mismatch)
+    return run_ingest_and_report(lambda: run_ingest_flow(source, args, chunked=True), args.json)
 
 
 def _add_workers(parser: argparse.ArgumentParser) -> None:
@@ -219,5 +217,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="pad",
         help="smaller stamps: pad them, candidate centred, padding masked (default), or reject them",
     )
-    _add_workers(ingest)
+    add_runner_arguments(ingest, chunk=("--chunk-files", 1000, "files"))
     ingest.set_defaults(func=_ingest)
