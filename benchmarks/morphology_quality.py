@@ -1,34 +1,56 @@
-"""Held-out quality of the ``small`` morphology preset on simulated galaxies, against two baselines.
+"""Held-out quality of the ``small`` morphology preset on simulated galaxies, against two baselines, at equal
+compute.
 
-1. Simulate ``--n`` galaxies (``stampflow simulate galaxies N --out DIR --seed S``: FITS cubes (3, H, W)
-   g, r, i and ``training_solutions.csv``) and ingest them (:func:`pipeline.galaxy_zoo_ingest.ingest_galaxy_zoo`,
-   Kaggle format) into a stamp store; or use ``--store``.
-2. Train the Dieleman model (``--preset``, 16 viewpoints) for at most ``--minutes`` of wall time
-   (:func:`models.train.train_model`, seeded, deterministic).
-3. Train a plain CNN of similar size without viewpoints for the same time: one conv stack on the whole
-   view with the preset's filters doubled and its maxout units chosen so that the parameter count matches
-   the model's (the same optimiser, normalisation and augmentation). Also, for reference, the plain CNN with
-   exactly the preset's layers (``--same-layers``; about a third of the parameters).
+1. Simulate ``--n`` galaxies (``stampflow simulate galaxies N --out DIR --seed SIM_SEED``: 69x69 FITS cubes
+   g, r, i and ``training_solutions.csv``; 2,000 galaxies with seed 0 is the simulator's default set) and
+   ingest them (:func:`pipeline.galaxy_zoo_ingest.ingest_galaxy_zoo`, Kaggle format) into a stamp store; or
+   use ``--store``.
+2. The Dieleman model (``--preset``, 16 viewpoints) and a plain CNN of similar size without viewpoints: one
+   conv stack on the whole view with the preset's filters doubled and its maxout units chosen so that the
+   parameter count matches the model's, with the same optimiser, learning-rate schedule, batch size,
+   normalisation and augmentation. Also, for reference, the plain CNN with exactly the preset's layers
+   (``--same-layers``; fewer parameters).
+3. Both get the same compute: ``--minutes`` on ``--cores`` cores, i.e. ``minutes * 60 * cores`` CPU-seconds
+   of the training process each (5 minutes on 2 cores = 600 CPU-s), whatever else runs on the machine:
+
+   - ``--budget steps`` (default, reproducible): the CPU time per training step of each network is measured
+     first (``--calibration-steps`` steps, ``--calibration-rounds`` rounds alternating between the networks,
+     mean after warm-up, :class:`models.budget.StepClock`), and each network then trains for the number of
+     steps that fills the budget (:func:`models.budget.steps_for_budget`); its learning-rate drops are at
+     fixed fractions of those steps. ``--steps-model N --steps-plain M`` skips the measurement and gives the
+     same numbers again for the same seed.
+   - ``--budget cpu``: each training stops when its process has used the budget
+     (:class:`models.budget.CpuTimeLimit`; the learning-rate drops follow the same clock); the stopping step,
+     hence the numbers, vary a little from run to run.
+
+   Validation runs once after fitting (no validation cost inside the budget). The JSON reports the steps,
+   the wall and the CPU seconds each fit actually took.
 4. The RMSE of predicting the training-split mean for every test stamp.
 
-All are RMSEs over the 37 answers on the same held-out test split (same seed). Prints JSON with the RMSEs,
-the ratio model / mean (target <= 0.6), whether the model beats the plain CNN, the fit times, epochs and
-parameter counts. Runs are bounded by wall time, so the numbers depend on the machine's speed.
+All are RMSEs over the 37 answers on the same held-out test split (``--seed`` seeds the split, the
+initialisation, the shuffling and the augmentation). Prints JSON with the three RMSEs, the ratio model /
+mean (target <= 0.6), whether the model beats the plain CNN, steps, epochs, times and parameter counts.
 
-Usage: python benchmarks/morphology_quality.py [--n 5000] [--minutes 5] [--seed 0] [--store S] [--workdir D] [--threads 1]
+Usage: python benchmarks/morphology_quality.py [--n 2000] [--store S] [--minutes 5] [--cores 2] [--seed 0]
+       [--budget steps|cpu] [--steps-model N --steps-plain M] [--workdir D] [--threads 1] [--same-layers]
+       [--overrides JSON]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from models.budget import StepClock, cpu_budget_s, steps_for_budget
 from models.checkpoints import load_checkpoint
 from models.datamodule import StampDataModule
 from models.layers import count_parameters
@@ -46,10 +68,7 @@ def simulate_store(workdir: Path, n: int, seed: int) -> Path:
     if code:
         raise SystemExit(f"stampflow simulate galaxies failed with exit code {code}")
     store = workdir / "galaxies.h5"
-    # tol 1e-5: the simulator writes fractions with 6 decimals, whose rounding can exceed the 1e-6 default.
-    report = ingest_galaxy_zoo(
-        sim / "training_solutions.csv", sim / "images", store, format="kaggle", tol=1e-5
-    )
+    report = ingest_galaxy_zoo(sim / "training_solutions.csv", sim / "images", store, format="kaggle")
     print(json.dumps({"simulated": n, "ingest": report.summary()}), flush=True)
     return store
 
@@ -63,14 +82,40 @@ def mean_predictor_rmse(store: Path, splits_csv: Path, seed: int) -> float:
     return float(np.sqrt(np.mean((test - mean) ** 2)))
 
 
-def similar_size_plain(preset: str, target_params: int) -> dict:
+def test_rmse_with_tta(checkpoint: str) -> float:
+    """Test-split RMSE of a trained checkpoint with its predictions averaged over the 8 dihedral transforms
+    of each stamp (test-time augmentation, :meth:`models.morphology.DielemanNet.forward_tta`)."""
+    model, card = load_checkpoint(checkpoint)
+    model.eval()
+    splits = Path(checkpoint).with_name("splits.csv")
+    dm = StampDataModule(
+        card["training_stores"], MorphologyModel.TARGET, seed=card["seed"], splits_csv=splits,
+        **model.data_config(),
+    )  # fmt: skip
+    dm.setup("test")
+    sq_err, count = 0.0, 0
+    with torch.inference_mode():
+        for x, y in dm.test_dataloader():
+            sq_err += float(((model.net.forward_tta(x) - y) ** 2).sum())
+            count += y.numel()
+    return (sq_err / count) ** 0.5
+
+
+def similar_size_plain(preset: str, target_params: int, **settings: Any) -> dict:
     """Overrides for a plain CNN (no viewpoints) with about ``target_params`` parameters: the preset's conv
-    filters doubled, and the units of its maxout layers chosen (multiples of 16) to match the count."""
-    base = MorphologyConfig.from_preset(preset)
+    filters doubled, and the units of its maxout layers chosen (multiples of 16) to match the count.
+    ``settings`` are the other overrides of the model (kept)."""
+    base = MorphologyConfig.from_preset(preset, **settings)
     conv = [[2 * f, k, p, pool] for f, k, p, pool in base.conv]
     best: tuple[int, dict] | None = None
     for units in range(16, 4097, 16):
-        overrides = {"viewpoints": False, "conv": conv, "dense_units": [units] * len(base.dense_units)}
+        overrides = {
+            **settings,
+            "viewpoints": False,
+            "cyclic_pool": None,
+            "conv": conv,
+            "dense_units": [units] * len(base.dense_units),
+        }
         n = count_parameters(MorphologyModel(preset, **overrides).net)
         if best is None or abs(n - target_params) < abs(best[0] - target_params):
             best = (n, overrides)
@@ -79,86 +124,171 @@ def similar_size_plain(preset: str, target_params: int) -> dict:
     return best[1]
 
 
-def run(
-    name: str, store: Path, workdir: Path, args: argparse.Namespace, **overrides
-) -> tuple[TrainResult, int]:
-    result = train_model(
+def _train(
+    name: str, store: Path, out: Path, args: argparse.Namespace, overrides: dict, **limits: Any
+) -> TrainResult:
+    return train_model(
         "morphology",
         [store],
-        workdir / name,
+        out / name,
         preset=args.preset,
-        max_epochs=args.max_epochs,
-        max_time_s=args.minutes * 60,
+        max_epochs=-1,
+        val_every_n_epochs=args.val_every,
         seed=args.seed,
         model_overrides=overrides,
+        **limits,
     )
-    model, _ = load_checkpoint(result.checkpoint)
-    print(
-        json.dumps({name: result.metrics.get("test/rmse"), "seconds_total": round(result.seconds, 1)}),
-        flush=True,
-    )
-    return result, count_parameters(model)
+
+
+def calibrate(
+    nets: dict[str, dict], store: Path, workdir: Path, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """CPU and wall seconds per training step of each network: ``--calibration-rounds`` short fits of
+    ``--calibration-steps`` steps each, alternating between the networks so that both see the same load;
+    the mean over the steps after a warm-up of 10, averaged over the rounds."""
+    cpu: dict[str, list[float]] = {name: [] for name in nets}
+    wall: dict[str, list[float]] = {name: [] for name in nets}
+    for r in range(args.calibration_rounds):
+        for name, overrides in nets.items():
+            clock = StepClock()
+            _train(
+                f"{name}_{r}", store, workdir / "calibration", args, overrides,
+                max_steps=args.calibration_steps, callbacks=[clock],
+            )  # fmt: skip
+            cpu[name].append(clock.cpu_per_step(skip=10))
+            wall[name].append(clock.wall_per_step(skip=10))
+    return {
+        name: {"cpu_s_per_step": float(np.mean(cpu[name])), "wall_s_per_step": float(np.mean(wall[name]))}
+        for name in nets
+    }
+
+
+def _fit_facts(result: TrainResult, params: int) -> dict[str, Any]:
+    return {
+        "rmse": round(result.metrics["test/rmse"], 5),
+        "val_rmse": round(result.metrics.get("val/rmse", float("nan")), 5),
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "fit_cpu_s": round(result.fit_cpu_seconds, 1),
+        "fit_wall_s": round(result.fit_seconds, 1),
+        "parameters": params,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=5000, help="galaxies to simulate")
-    parser.add_argument("--minutes", type=float, default=5.0, help="wall-time limit of each training run")
-    parser.add_argument("--max-epochs", type=int, default=1000)
-    parser.add_argument("--preset", default="small")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n", type=int, default=2000, help="galaxies to simulate (default: the default set)")
+    parser.add_argument("--sim-seed", type=int, default=0, help="seed of the simulation")
     parser.add_argument("--store", type=Path, help="use this store instead of simulating")
+    parser.add_argument(
+        "--minutes", type=float, default=5.0, help="budget of each training: wall minutes ..."
+    )
+    parser.add_argument(
+        "--cores", type=int, default=2, help="... on this many cores (CPU-s = min * 60 * cores)"
+    )
+    parser.add_argument("--budget", choices=["steps", "cpu"], default="steps", help="see the docstring")
+    parser.add_argument("--steps-model", type=int, help="train the model this many steps (no calibration)")
+    parser.add_argument("--steps-plain", type=int, help="train the plain CNN this many steps")
+    parser.add_argument("--calibration-steps", type=int, default=60)
+    parser.add_argument("--calibration-rounds", type=int, default=2)
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--overrides", type=json.loads, default={}, help="JSON settings for both networks")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, help="keep outputs here (default: a temporary folder)")
+    parser.add_argument(
+        "--val-every",
+        type=int,
+        help="also validate every N epochs while training (learning curves in WORKDIR/NAME/logs; the "
+        "validation CPU time is then spent on top of the budget)",
+    )
     parser.add_argument("--same-layers", action="store_true", help="also train the same-layers plain CNN")
     parser.add_argument(
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads (default 1: on 2 shared cores, 2 OpenMP threads were up to 14x slower "
-        "per step than 1 whenever another process held a core)",
+        help="torch CPU threads (default 1: per CPU-second the most efficient for these small networks; on "
+        "2 shared cores, 2 OpenMP threads were up to 14x slower per step whenever another process held a core)",
     )
     args = parser.parse_args(argv)
+    if (args.steps_model is None) != (args.steps_plain is None):
+        parser.error("give both --steps-model and --steps-plain, or neither")
     torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
 
     with tempfile.TemporaryDirectory(prefix="morph_quality_") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        store = args.store or simulate_store(workdir, args.n, args.seed)
+        store = args.store or simulate_store(workdir, args.n, args.sim_seed)
         data_s = time.perf_counter() - t0
-        model, model_params = run("viewpoints", store, workdir, args)
-        plain, plain_params = run(
-            "plain", store, workdir, args, **similar_size_plain(args.preset, model_params)
-        )
-        same = run("plain_same_layers", store, workdir, args, viewpoints=False) if args.same_layers else None
-        mean_rmse = mean_predictor_rmse(store, workdir / "viewpoints" / "splits.csv", args.seed)
-        rmse, plain_rmse = model.metrics["test/rmse"], plain.metrics["test/rmse"]
-        result = {
-            "preset": args.preset,
-            "store": str(store),
-            "seed": args.seed,
-            "minutes_limit": args.minutes,
-            "rmse_model": round(rmse, 5),
-            "rmse_plain_cnn": round(plain_rmse, 5),
-            "rmse_training_mean": round(mean_rmse, 5),
-            "ratio_model_to_mean": round(rmse / mean_rmse, 4),
-            "model_within_0.6_of_mean": rmse <= 0.6 * mean_rmse,
-            "model_beats_plain_cnn": rmse < plain_rmse,
-            "rmse_model_per_question": {
-                k.split("/")[1]: round(v, 4) for k, v in model.metrics.items() if k.startswith("test/rmse_")
-            },
-            "fit_seconds": {"model": round(model.seconds, 1), "plain_cnn": round(plain.seconds, 1)},
-            "epochs": {"model": model.epochs, "plain_cnn": plain.epochs},
-            "parameters": {"model": model_params, "plain_cnn": plain_params},
-            "data_seconds": round(data_s, 1),
-            "torch_threads": torch.get_num_threads(),
+        model_settings = dict(args.overrides)
+        model_params = count_parameters(MorphologyModel(args.preset, **model_settings).net)
+        nets = {
+            "model": model_settings,
+            "plain_cnn": similar_size_plain(args.preset, model_params, **args.overrides),
         }
-        if same is not None:
-            result["plain_same_layers"] = {
-                "rmse": round(same[0].metrics["test/rmse"], 5),
-                "epochs": same[0].epochs,
-                "parameters": same[1],
+        if args.same_layers:
+            nets["plain_same_layers"] = {**args.overrides, "viewpoints": False, "cyclic_pool": None}
+        budget = cpu_budget_s(args.minutes, args.cores)
+        calibration: dict[str, dict[str, float]] = {}
+        limits: dict[str, dict[str, Any]]
+        if args.budget == "cpu":
+            limits = {name: {"max_cpu_time_s": budget} for name in nets}
+        elif args.steps_model is not None:
+            limits = {"model": {"max_steps": args.steps_model}, "plain_cnn": {"max_steps": args.steps_plain}}
+            nets.pop("plain_same_layers", None)
+        else:
+            calibration = calibrate(nets, store, workdir, args)
+            limits = {
+                name: {"max_steps": steps_for_budget(budget, calibration[name]["cpu_s_per_step"])}
+                for name in nets
             }
+        facts: dict[str, dict[str, Any]] = {}
+        per_question: dict[str, float] = {}
+        for name, overrides in nets.items():
+            result = _train(name, store, workdir, args, overrides, **limits[name])
+            facts[name] = _fit_facts(result, count_parameters(MorphologyModel(args.preset, **overrides).net))
+            facts[name]["rmse_with_tta"] = round(test_rmse_with_tta(result.checkpoint), 5)
+            if calibration:
+                facts[name]["calibrated_cpu_s_per_step"] = round(calibration[name]["cpu_s_per_step"], 5)
+            print(json.dumps({name: facts[name]}), flush=True)
+            if name == "model":
+                per_question = {
+                    k.split("/")[1]: round(v, 4)
+                    for k, v in result.metrics.items()
+                    if k.startswith("test/rmse_")
+                }
+        mean_rmse = mean_predictor_rmse(store, workdir / "model" / "splits.csv", args.seed)
+    rmse, plain_rmse = facts["model"]["rmse"], facts["plain_cnn"]["rmse"]
+    result = {
+        "preset": args.preset,
+        "overrides": args.overrides,
+        "store": str(store),
+        "seed": args.seed,
+        "budget": args.budget,
+        "budget_cpu_s": budget,
+        "budget_text": f"{args.minutes:g} min on {args.cores} cores",
+        "rmse_model": rmse,
+        "rmse_plain_cnn": plain_rmse,
+        "rmse_training_mean": round(mean_rmse, 5),
+        "ratio_model_to_mean": round(rmse / mean_rmse, 4),
+        "model_within_0.6_of_mean": rmse <= 0.6 * mean_rmse,
+        "model_beats_plain_cnn": rmse < plain_rmse,
+        "model_to_plain_cnn": round(rmse / plain_rmse, 4),
+        "with_tta": {  # not part of the comparison: both averaged over the 8 dihedral transforms at test time
+            "rmse_model": facts["model"]["rmse_with_tta"],
+            "rmse_plain_cnn": facts["plain_cnn"]["rmse_with_tta"],
+        },
+        "rmse_model_per_question": per_question,
+        "runs": facts,
+        "reproduce": None
+        if args.budget == "cpu"
+        else f"--steps-model {facts['model']['steps']} --steps-plain {facts['plain_cnn']['steps']}",
+        "data_seconds": round(data_s, 1),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, torch {torch.__version__}",
+    }
     print(json.dumps(result, indent=2))
     return result
 

@@ -48,6 +48,7 @@ from torch import Tensor, nn
 from torchmetrics.regression import MeanSquaredError
 
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, N_ANSWERS, QUESTION_SLICES, QUESTIONS
+from models.budget import CpuTimeLimit
 from models.layers import (
     CYCLIC_POOLS,
     ConvSpec,
@@ -97,6 +98,8 @@ class MorphologyConfig:
         context: give the frame a margin (``F ~ V * sqrt(2)``, even margin) so the 45-degree views are
             filled with pixels instead of zeros.
         crop_fraction: fraction of a raw image's side (``S > 2 F``) that the view covers (207/424).
+        native_scale: stamps of at most ``2 F`` px are at the model's pixel scale (``False``: they show
+            the view's field): centre-cropped to the frame, never resampled (see :class:`DielemanFrame`).
         normalise: ``none`` (values as stored: Kaggle JPEGs are in [0, 1]), ``max`` (each stamp divided
             by its largest absolute value over channels and pixels, for fluxes of any scale) or ``asinh``
             (``asinh(x / noise)`` then ``max``: a luptitude-like stretch of raw fluxes, see
@@ -127,6 +130,7 @@ class MorphologyConfig:
     part_size: int = 45
     context: bool = True
     crop_fraction: float = KAGGLE_CROP_FRACTION
+    native_scale: bool = False
     normalise: str = "none"
     viewpoints: bool = True
     conv: tuple[tuple[int, int, int, int], ...] = (
@@ -230,8 +234,11 @@ class DielemanFrame:
     - ``S > RAW_FACTOR * F`` (a raw survey image, e.g. a 424 px Kaggle JPEG): centre crop of
       ``round(S * crop_fraction * F / V)`` px, area-averaged to ``F``; the central ``V`` px of the frame are
       then the centre ``crop_fraction`` of the image, as Dieleman's 207/424 crop;
-    - otherwise (a stamp that already shows the view's field, e.g. the simulator's 69 px cubes): resampled
-      to ``V`` (area average when shrinking, bilinear when growing); the 45-degree views get zero corners.
+    - otherwise, with ``native_scale`` (the stamp is at the model's pixel scale): centre-cropped to ``F``
+      when ``S > F`` (the 45-degree views get real pixels in their corners), to ``V`` when ``V < S < F``;
+      smaller stamps are resampled to ``V``;
+    - otherwise (a stamp that already shows the view's field): resampled to ``V`` (area average when
+      shrinking, bilinear when growing); the 45-degree views get zero corners.
 
     Then the normalisation: ``none``; ``max`` (each stamp divided by its largest ``|value|``); ``asinh``
     (``asinh(x / sigma)`` with ``sigma`` the stamp's robust noise averaged over its channels, then divided by
@@ -242,6 +249,7 @@ class DielemanFrame:
     frame_size: int
     crop_fraction: float
     normalise: str = "none"
+    native_scale: bool = False
 
     def crop_for(self, side: int) -> int:
         """Side of the centre crop of a raw stamp of ``side`` px."""
@@ -256,6 +264,8 @@ class DielemanFrame:
             return t
         if side > RAW_FACTOR * self.frame_size:
             return crop_and_downsample(t, self.crop_for(side), self.frame_size)
+        if self.native_scale and side > self.view_size:
+            return center_crop(t, self.frame_size if side > self.frame_size else self.view_size)
         mode = "area" if side > self.view_size else "bilinear"
         return F.interpolate(t, size=(self.view_size, self.view_size), mode=mode)
 
@@ -277,11 +287,16 @@ class DielemanFrame:
             "max": "each stamp divided by its max |value|",
             "asinh": "asinh(x / robust sigma of the stamp), then divided by its max |value|",
         }[self.normalise]
+        others = f"other sizes resampled to {self.view_size} px"
+        if self.native_scale:
+            others = (
+                f"other sizes centre-cropped to {self.frame_size} px (or {self.view_size} px if smaller), "
+                f"stamps smaller than {self.view_size} px resampled to it"
+            )
         return (
             f"stamps of {self.view_size} or {self.frame_size} px as they are; larger than "
             f"{RAW_FACTOR * self.frame_size} px: centre crop {self.crop_fraction:.4f} x side x "
-            f"{self.frame_size}/{self.view_size}, area-averaged to {self.frame_size} px; other sizes resampled "
-            f"to {self.view_size} px; then {norm}"
+            f"{self.frame_size}/{self.view_size}, area-averaged to {self.frame_size} px; {others}; then {norm}"
         )
 
 
@@ -293,7 +308,7 @@ class DielemanNet(nn.Module):
         super().__init__()
         c = config
         self.config = c
-        self.frame = DielemanFrame(c.input_size, c.frame_size, c.crop_fraction, c.normalise)
+        self.frame = DielemanFrame(c.input_size, c.frame_size, c.crop_fraction, c.normalise, c.native_scale)
         self.viewpoints = DielemanViewpoints(c.part_size, c.input_size) if c.viewpoints else None
         conv_in = c.part_size if c.viewpoints else c.input_size
         self.convs = conv_stack(c.input_channels, c.conv, in_size=conv_in, untied_biases=c.untied_biases)
@@ -485,11 +500,12 @@ class MorphologyModel(L.LightningModule):
     def training_progress(self) -> float:
         """Fraction of the planned training done, in [0, 1], which places the learning-rate drops.
 
-        The larger of ``global_step / planned steps`` (``max_epochs`` or ``max_steps``) and, when the trainer
-        has a wall-time limit (``max_time``), the fraction of that time used: a run cut by its time limit
-        still gets its late drops (Dieleman's 1800 and 2300 of 2500 chunks). Without a time limit the drops
-        happen at fixed steps, so the same seed gives the same numbers; with one, they depend on the speed of
-        the machine, like the stopping step itself.
+        The largest of ``global_step / planned steps`` (``max_epochs`` or ``max_steps``), the fraction of
+        the wall-time limit used when the trainer has one (``max_time``), and the fraction of the CPU-time
+        budget used (:class:`models.budget.CpuTimeLimit`): a run cut by a time limit still gets its late
+        drops (Dieleman's 1800 and 2300 of 2500 chunks), on the same clock that stops it. Bounded by
+        epochs or steps, the drops happen at fixed steps, so the same seed gives the same numbers; bounded by
+        time, they depend on the machine (wall time also on its load), like the stopping step itself.
         """
         trainer = self._trainer
         if trainer is None:
@@ -500,6 +516,8 @@ class MorphologyModel(L.LightningModule):
             if isinstance(callback, Timer) and callback.time_remaining() is not None:
                 elapsed = callback.time_elapsed()
                 progress = max(progress, elapsed / max(elapsed + callback.time_remaining(), 1e-9))
+            elif isinstance(callback, CpuTimeLimit):
+                progress = max(progress, callback.fraction_used())
         return min(progress, 1.0)
 
 

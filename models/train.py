@@ -6,6 +6,11 @@ LightningModule from a preset (:data:`models.checkpoints.MODEL_CLASSES`), the da
 the test split, lets the model add card fields computed on validation data (``after_fit``: thresholds,
 calibration) and writes ``<out_dir>/model.ckpt`` and ``model_card.json``.
 
+Training is bounded by epochs, by steps (``max_steps``: reproducible), by wall time (``max_time_s``: depends
+on the machine and its load) and/or by CPU time of the training process (``max_cpu_time_s``,
+:class:`models.budget.CpuTimeLimit`: the same compute whatever the load, but a variable stopping step). The
+result records both the wall and the CPU seconds of fitting.
+
 ``python -m models.train TASK --store S ...`` runs the same thing as a script: flows start training as a
 subprocess so that Lightning DDP, which re-executes its entry point, works on several GPUs or nodes.
 
@@ -32,6 +37,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from models.budget import CpuTimeLimit
 from models.checkpoints import model_class, save_checkpoint
 from models.datamodule import StampDataModule
 from models.train_options import add_train_arguments
@@ -39,6 +45,8 @@ from pipeline import __version__
 from pipeline.stamp_store import combined_sha256, open_store
 
 log = logging.getLogger(__name__)
+#: ``check_val_every_n_epoch`` that never comes: validation only after fitting.
+NEVER_EPOCHS = 10**9
 
 
 @dataclass
@@ -50,6 +58,9 @@ class TrainResult:
     metrics: dict[str, float]
     seconds: float
     epochs: int
+    steps: int = 0
+    fit_seconds: float = 0.0
+    fit_cpu_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +95,17 @@ def _float_metrics(values: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+class _LastValidation(L.Callback):
+    """Remembers the training step at which validation last ran (-1: never)."""
+
+    def __init__(self) -> None:
+        self.step = -1
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.step = trainer.global_step
+
+
 def train_model(
     task: str,
     stores: Sequence[str | os.PathLike],
@@ -91,7 +113,10 @@ def train_model(
     *,
     preset: str,
     max_epochs: int = 10,
+    max_steps: int = -1,
     max_time_s: float | None = None,
+    max_cpu_time_s: float | None = None,
+    val_every_n_epochs: int | None = 1,
     batch_size: int | None = None,
     seed: int = 0,
     model_overrides: dict[str, Any] | None = None,
@@ -104,6 +129,7 @@ def train_model(
     limit_train_batches: int | float | None = None,
     threads: int | None = None,
     progress: bool = False,
+    callbacks: Sequence[L.Callback] = (),
 ) -> TrainResult:
     """Train ``task`` (``morphology`` or ``realbogus``) on stamp stores; write checkpoint and model card.
 
@@ -113,7 +139,13 @@ def train_model(
         out_dir: folder for ``model.ckpt``, ``model_card.json``, ``splits.csv`` and Lightning logs.
         preset: the model preset (e.g. ``small``, ``dieleman2015``, ``hits``, ``ztf``).
         max_epochs: epoch limit.
+        max_steps: optimiser-step limit (-1: none); with a fixed seed the numbers are reproducible.
         max_time_s: wall-time limit for fitting, in seconds (None: none).
+        max_cpu_time_s: limit on the CPU time of this process while fitting, in CPU-seconds (all its
+            threads; "M minutes on K cores" is ``M * 60 * K``); see :class:`models.budget.CpuTimeLimit`.
+        val_every_n_epochs: validate every this many epochs while fitting; None: only after fitting (no
+            validation cost inside a budget). The validation metrics are always those of the final weights
+            (validated once more after fitting when the fit did not end with a validation).
         batch_size: overrides the preset's batch size.
         seed: seeds the split, initialisation, shuffling and augmentation: the same seed and config
             give the same metrics.
@@ -123,6 +155,8 @@ def train_model(
         limit_train_batches: cap batches per epoch (quick runs and tests).
         threads: torch intra-op threads (None: torch's default). On 2 shared cores one thread was
             measured 2-5x faster than two for the small models.
+        progress: show Lightning's progress bar.
+        callbacks: extra Lightning callbacks (e.g. :class:`models.budget.StepClock`).
 
     Returns:
         :class:`TrainResult` with the test metrics.
@@ -149,9 +183,16 @@ def train_model(
         raise ValueError(
             f"preset {preset!r} expects {fields['input_channels']} channels; the stores have {len(channels)} {channels}"
         )
+    last_validation = _LastValidation()
+    all_callbacks = [*callbacks, last_validation]
+    if max_cpu_time_s:
+        all_callbacks.append(CpuTimeLimit(max_cpu_time_s))
     trainer = L.Trainer(
         max_epochs=max_epochs,
+        max_steps=max_steps,
         max_time=timedelta(seconds=max_time_s) if max_time_s else None,
+        check_val_every_n_epoch=val_every_n_epochs or NEVER_EPOCHS,
+        callbacks=all_callbacks,
         accelerator=accelerator,
         devices=devices,
         num_nodes=num_nodes,
@@ -165,9 +206,16 @@ def train_model(
         limit_train_batches=limit_train_batches,
         num_sanity_val_steps=0,
     )
+    fit_wall0, fit_cpu0 = time.perf_counter(), time.process_time()
     trainer.fit(model, datamodule=datamodule)
-    fit_seconds = time.perf_counter() - t0
-    val_metrics = _float_metrics(trainer.callback_metrics)
+    fit_cpu = time.process_time() - fit_cpu0
+    fit_wall = time.perf_counter() - fit_wall0
+    if last_validation.step == trainer.global_step:
+        val_metrics = _float_metrics(trainer.callback_metrics)
+    else:  # validation metrics of the final weights
+        val_metrics = _float_metrics(
+            (trainer.validate(model, datamodule=datamodule, verbose=False) or [{}])[0]
+        )
     test_metrics = _float_metrics(trainer.test(model, datamodule=datamodule, verbose=False)[0])
     extras = model.after_fit(datamodule) if hasattr(model, "after_fit") else {}
     metrics = {**{k: v for k, v in val_metrics.items() if k.startswith("val/")}, **test_metrics}
@@ -182,7 +230,9 @@ def train_model(
         "training_stores": [str(p) for p in store_paths],
         "seed": seed,
         "epochs": int(trainer.current_epoch),
-        "fit_seconds": round(fit_seconds, 1),
+        "steps": int(trainer.global_step),
+        "fit_seconds": round(fit_wall, 1),
+        "fit_cpu_seconds": round(fit_cpu, 1),
         "metrics": metrics,
         "data_config": {
             k: v for k, v in data_kwargs.items() if isinstance(v, (str, int, float, bool, type(None)))
@@ -198,19 +248,25 @@ def train_model(
         metrics=metrics,
         seconds=time.perf_counter() - t0,
         epochs=int(trainer.current_epoch),
+        steps=int(trainer.global_step),
+        fit_seconds=fit_wall,
+        fit_cpu_seconds=fit_cpu,
     )
 
 
 def run_from_args(task: str, args: argparse.Namespace) -> TrainResult:
     """Call :func:`train_model` from parsed :func:`add_train_arguments` options."""
     devices: int | str = int(args.devices) if str(args.devices).isdigit() else args.devices
+    cpu_minutes = getattr(args, "max_cpu_minutes", None)
     return train_model(
         task,
         args.store,
         args.out,
         preset=args.preset,
         max_epochs=args.max_epochs,
+        max_steps=getattr(args, "max_steps", None) or -1,
         max_time_s=args.max_minutes * 60 if args.max_minutes else None,
+        max_cpu_time_s=cpu_minutes * 60 if cpu_minutes else None,
         batch_size=args.batch_size,
         seed=args.seed,
         accelerator=args.accelerator,

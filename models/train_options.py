@@ -18,6 +18,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", required=True, help="model preset")
     parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--max-minutes", type=float, help="wall-time limit for fitting, minutes")
+    parser.add_argument(
+        "--max-cpu-minutes",
+        type=float,
+        help="limit on the CPU time of training (all threads), CPU-minutes: the same compute whatever "
+        "else runs on the machine ('5 minutes on 2 cores' = 10)",
+    )
+    parser.add_argument("--max-steps", type=int, help="optimiser-step limit (reproducible)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--accelerator", default="cpu", help="cpu, gpu, auto (default cpu)")

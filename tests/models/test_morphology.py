@@ -1,9 +1,11 @@
-"""Dieleman morphology model: presets, model frame, invariances, metrics, real Lightning training on tiny data."""
+"""Dieleman morphology model: presets, model frame, invariances, metrics, real Lightning training on tiny data,
+CPU-time and step budgets of training."""
 
 from __future__ import annotations
 
 import json
 import pickle
+import time
 
 import lightning as L
 import numpy as np
@@ -19,6 +21,7 @@ from data_catalogs.galaxy_zoo import (
     tree_violations,
 )
 from flows.cli import main as cli_main
+from models.budget import CpuTimeLimit, StepClock, cpu_budget_s, steps_for_budget
 from models.checkpoints import load_checkpoint
 from models.datamodule import StampDataModule
 from models.layers import count_parameters
@@ -28,6 +31,7 @@ from models.morphology import (
     lr_factor,
     rmse_by_question,
 )
+from models.train import main as train_main
 from models.train import train_model
 from pipeline.augment import dihedral
 from pipeline.preprocess import center_crop, crop_and_downsample
@@ -146,6 +150,17 @@ def test_framed_stamps_are_kept_small_ones_resampled_and_raw_images_cropped():
     assert pickle.loads(pickle.dumps(frame)) == frame
     with pytest.raises(ValueError, match="square"):
         frame(torch.rand(1, 3, 69, 70))
+
+
+def test_native_scale_crops_stamps_at_the_models_pixel_scale_instead_of_resampling():
+    frame = DielemanFrame(view_size=45, frame_size=65, crop_fraction=207 / 424, native_scale=True)
+    x = torch.rand(2, 3, 69, 69)
+    assert torch.equal(frame(x), center_crop(x, 65))  # a 69 px stamp: the central 65 px, pixels untouched
+    assert torch.equal(frame(x[..., 1:-1, 1:-1]), center_crop(x, 65))  # 67 px
+    assert torch.equal(frame(center_crop(x, 55)), center_crop(x, 45))  # between view and frame: the view
+    assert frame(torch.rand(1, 3, 40, 40)).shape == (1, 3, 45, 45)  # smaller than the view: resampled
+    assert frame(torch.rand(1, 3, 424, 424)).shape == (1, 3, 65, 65)  # raw images: Dieleman's crop as before
+    assert "centre-cropped" in frame.describe()
 
 
 def test_max_normalisation_scales_each_stamp_to_unit_peak():
@@ -307,3 +322,86 @@ def test_stampflow_train_morphology_writes_checkpoint_and_card(gz_store, tmp_pat
     card = json.loads((out / "model_card.json").read_text())
     assert card["architecture"] == "small" and "test/rmse" in card["metrics"]
     assert json.loads(capsys.readouterr().out)["checkpoint"] == str(out / "model.ckpt")
+
+
+# -------------------------------------------------------------------------------------------- budgets
+
+
+def test_budget_arithmetic():
+    assert cpu_budget_s(5, cores=2) == 600.0  # "5 minutes on 2 cores"
+    assert steps_for_budget(600.0, 0.05) == 12_000
+    assert steps_for_budget(1.0, 5.0) == 1  # always at least one step
+    with pytest.raises(ValueError, match="minutes > 0"):
+        cpu_budget_s(0)
+    with pytest.raises(ValueError, match="positive"):
+        steps_for_budget(600.0, 0.0)
+    with pytest.raises(ValueError, match="> 0"):
+        CpuTimeLimit(0)
+
+
+def test_step_clock_measures_cpu_and_wall_time_per_step():
+    clock = StepClock()
+    clock.cpu, clock.wall = [0.0, 1.0, 1.5, 2.0, 2.5], [0.0, 2.0, 3.0, 4.0, 5.0]
+    assert clock.cpu_per_step(skip=1) == pytest.approx(0.5)
+    assert clock.wall_per_step(skip=1) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="more than 5"):
+        clock.cpu_per_step(skip=4)
+
+
+def test_cpu_time_limit_stops_the_fit_and_drives_the_learning_rate_drops(gz_store, tmp_path):
+    """A 1.5 CPU-second budget stops a 1000-epoch fit after about that much CPU time, and the learning rate
+    is divided at 50 % of the budget (the model's progress follows the CPU clock, not the planned steps)."""
+    model = _model(lr_milestones=(0.5,), lr_gamma=0.1)
+    dm = StampDataModule(gz_store, MorphologyModel.TARGET, **{**model.data_config(), "batch_size": 8})
+    limit, clock = CpuTimeLimit(1.5), StepClock()
+    lrs = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    trainer = L.Trainer(
+        max_epochs=1000, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        callbacks=[limit, clock, Record()], default_root_dir=tmp_path, limit_val_batches=0,
+        enable_model_summary=False,
+    )  # fmt: skip
+    cpu0 = time.process_time()
+    trainer.fit(model, datamodule=dm)
+    used = time.process_time() - cpu0
+    assert trainer.current_epoch < 999  # stopped by the budget, not by the epochs
+    assert 1.5 <= limit.cpu_seconds and used < 1.5 + 10 * clock.cpu_per_step(skip=1) + 1.0
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-4)
+    drop = lrs.index(pytest.approx(1e-4))
+    assert 0 < drop < len(lrs) - 1  # dropped part-way, on the CPU clock
+    assert model.training_progress() == 1.0
+
+
+def test_a_step_budget_is_reproducible_and_reports_wall_and_cpu_time(gz_store, tmp_path):
+    kw = {"preset": "small", "max_epochs": -1, "max_steps": 7, "val_every_n_epochs": None, "seed": 3}
+    a, b = (train_model("morphology", [gz_store], tmp_path / f"r{i}", **kw) for i in range(2))
+    assert a.steps == b.steps == 7
+    assert a.metrics == b.metrics and "val/rmse" in a.metrics and "test/rmse" in a.metrics
+    assert a.fit_cpu_seconds > 0 and a.fit_seconds > 0
+
+
+def test_the_training_command_takes_a_cpu_time_limit_and_a_step_limit(gz_store, tmp_path, capsys):
+    """``python -m models.train`` (what ``stampflow train`` runs) with ``--max-cpu-minutes`` / ``--max-steps``."""
+    base = [
+        "morphology",
+        "--store",
+        str(gz_store),
+        "--preset",
+        "small",
+        "--max-epochs",
+        "1000",
+        "--threads",
+        "1",
+    ]
+    assert train_main([*base, "--out", str(tmp_path / "cpu"), "--max-cpu-minutes", "0.02"]) == 0  # 1.2 CPU-s
+    card = json.loads((tmp_path / "cpu" / "model_card.json").read_text())
+    assert card["epochs"] < 999 and card["fit_cpu_seconds"] >= 1.2
+    assert train_main([*base, "--out", str(tmp_path / "steps"), "--max-steps", "3"]) == 0
+    card = json.loads((tmp_path / "steps" / "model_card.json").read_text())
+    assert card["steps"] == 3
+    out = capsys.readouterr().out
+    assert json.loads(out[out.rindex("\n{") + 1 :])["steps"] == 3  # the result printed as JSON
