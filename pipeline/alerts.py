@@ -36,6 +36,7 @@ import numpy as np
 from data_catalogs.alert_schemas import AlertSchemaError, alert_row
 from pipeline.alert_avro import AlertFileError, Packet, iter_packets
 from pipeline.alert_stamps import decode_triplet
+from pipeline.cpus import usable_cpus
 from pipeline.rejects import StampRejected
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,11 @@ log = logging.getLogger(__name__)
 ALERT_SUFFIXES = (".avro",)
 #: Name parts of files still being written under a temporary name (rename-into-place): never read.
 PARTIAL_MARKERS = (".partial", ".tmp", ".part", ".filepart", ".crdownload")
-#: Files handed to one worker task.
-FILES_PER_TASK = 32
+#: Most files handed to one worker task (fewer when there are few files, so that every worker gets some):
+#: large tasks keep the parent's share of the work (one result to receive per task) small.
+FILES_PER_TASK = 128
+#: Fewest files per worker task; fewer files than two such tasks are decoded in the calling process.
+MIN_FILES_PER_TASK = 16
 
 REASONS = {
     "not_avro": "the file is not an Avro container file (or has no valid writer schema)",
@@ -184,8 +188,57 @@ def decode_alert_file(path: str | os.PathLike, *, digest: bool = False, fast: bo
     return decoded
 
 
-def _decode_many(paths: Sequence[str], digest: bool, fast: bool) -> list[DecodedFile]:
-    return [decode_alert_file(p, digest=digest, fast=fast) for p in paths]
+@dataclass
+class PackedFiles:
+    """Decoded files in the form that crosses a process boundary cheaply: the pixels and masks of all
+    their alerts in two flat arrays (one copy each, instead of two small arrays per alert), the rest as
+    plain records.
+
+    Attributes:
+        files: per file ``(path, sha256, rejects, [(source, row, (3, H, W)), ...])``.
+        pixels: float32, every alert's pixels raveled and concatenated in order.
+        mask: the masks likewise, bit-packed (:func:`numpy.packbits`).
+    """
+
+    files: list[tuple[str, str, list[Reject], list[tuple[str, dict[str, Any], tuple[int, ...]]]]]
+    pixels: np.ndarray
+    mask: np.ndarray
+
+    @classmethod
+    def pack(cls, decoded: Sequence[DecodedFile]) -> PackedFiles:
+        """Pack decoded files (their arrays are copied into the flat arrays)."""
+        alerts = [a for d in decoded for a in d.alerts]
+        files = [
+            (d.path, d.sha256, d.rejects, [(a.source, a.row, a.pixels.shape) for a in d.alerts])
+            for d in decoded
+        ]
+        if not alerts:
+            return cls(files, np.zeros(0, np.float32), np.zeros(0, np.uint8))
+        pixels = np.concatenate([a.pixels.ravel() for a in alerts]).astype(np.float32, copy=False)
+        mask = np.packbits(np.concatenate([a.mask.ravel() for a in alerts]))
+        return cls(files, pixels, mask)
+
+    def unpack(self) -> list[DecodedFile]:
+        """The decoded files again; each alert's arrays are views into the flat arrays."""
+        mask = np.unpackbits(self.mask, count=self.pixels.size).view(bool)
+        out, offset = [], 0
+        for path, sha256, rejects, alerts in self.files:
+            decoded = DecodedFile(path, rejects=rejects, sha256=sha256)
+            for source, row, shape in alerts:
+                end = offset + int(np.prod(shape))
+                decoded.alerts.append(
+                    Alert(
+                        source, row, self.pixels[offset:end].reshape(shape), mask[offset:end].reshape(shape)
+                    )
+                )
+                offset = end
+            out.append(decoded)
+        return out
+
+
+def _decode_many(paths: Sequence[str], digest: bool, fast: bool) -> PackedFiles:
+    """Worker task: decode ``paths`` and pack the result for the trip back to the parent."""
+    return PackedFiles.pack([decode_alert_file(p, digest=digest, fast=fast) for p in paths])
 
 
 def can_use_processes() -> bool:
@@ -197,9 +250,12 @@ class AlertDecoder:
     """Decode alert files in order, in this process or in ``workers`` worker processes.
 
     Args:
-        workers: worker processes (1: decode here; more are clamped to what makes sense and fall back to
-            1 inside a daemonic process, where children cannot be started).
-        files_per_task: files each worker task decodes (a few dozen keeps inter-process overhead small).
+        workers: worker processes (1: decode here; 0: one per usable CPU). Falls back to 1 inside a
+            daemonic process, where children cannot be started; fewer files than two tasks are decoded
+            here too.
+        files_per_task: most files one worker task decodes (:data:`FILES_PER_TASK`; a batch is split into
+            about 4 tasks per worker, each of at least :data:`MIN_FILES_PER_TASK` files). A worker sends
+            its task's alerts back as one :class:`PackedFiles`.
         digest: compute each file's sha256.
         fast: decode simple FITS cutouts without astropy.
 
@@ -215,7 +271,7 @@ class AlertDecoder:
         digest: bool = False,
         fast: bool = True,
     ):
-        self.workers = max(1, int(workers))
+        self.workers = usable_cpus() if int(workers) == 0 else max(1, int(workers))
         if self.workers > 1 and not can_use_processes():
             log.info("decoding alerts in this process: a daemonic process cannot start worker processes")
             self.workers = 1
@@ -256,19 +312,22 @@ class AlertDecoder:
     def decode(self, paths: Iterable[str | os.PathLike]) -> Iterator[DecodedFile]:
         """:class:`DecodedFile` of each path, in the order given; memory is bounded by the files in flight."""
         names = [str(p) for p in paths]
-        if self.workers == 1 or len(names) <= self.files_per_task:
+        if self.workers == 1 or len(names) < 2 * min(MIN_FILES_PER_TASK, self.files_per_task):
             for name in names:
                 yield decode_alert_file(name, digest=self.digest, fast=self.fast)
             return
         pool = self._executor()
-        chunks = [names[i : i + self.files_per_task] for i in range(0, len(names), self.files_per_task)]
+        # about 4 tasks per worker, within [MIN_FILES_PER_TASK, files_per_task]
+        size = max(min(MIN_FILES_PER_TASK, self.files_per_task), -(-len(names) // (4 * self.workers)))
+        size = min(size, self.files_per_task)
+        chunks = [names[i : i + size] for i in range(0, len(names), size)]
         pending: deque[Future] = deque()
         next_chunk = 0
         while next_chunk < len(chunks) or pending:
             while next_chunk < len(chunks) and len(pending) < 2 * self.workers:
                 pending.append(pool.submit(_decode_many, chunks[next_chunk], self.digest, self.fast))
                 next_chunk += 1
-            yield from pending.popleft().result()
+            yield from pending.popleft().result().unpack()
 
 
 def iter_decoded_files(

@@ -127,8 +127,9 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="processes decoding packets (default 1: decode in this process)",
+        default=0,
+        help="processes decoding packets (default 0: one per usable CPU when there are at least 32 files; "
+        "1: decode in this process)",
     )
 
 

@@ -20,6 +20,8 @@ import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
+from pipeline.cpus import usable_cpus
+
 
 def object_rngs(seed: int, index: int, stream: int = 0) -> tuple[np.random.Generator, galsim.BaseDeviate]:
     """Independent random streams for object ``index`` of a run with ``seed``.
@@ -79,10 +81,7 @@ def run_chunks(
 
 def default_workers() -> int:
     """Worker processes to use by default: the CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cpus()
 
 
 def write_fits(

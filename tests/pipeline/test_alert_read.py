@@ -220,15 +220,24 @@ def test_many_packets_per_file_in_order(codec):
     np.testing.assert_array_equal(decoded.alerts[3].pixels, single.pixels)
 
 
-def test_worker_processes_give_the_same_alerts_in_order():
-    files = ztf_sample_files()[:40]
-    serial = [d.alerts[0] for d in AlertDecoder(1).decode(files)]
-    with AlertDecoder(2, files_per_task=8) as decoder:
-        pooled = [d.alerts[0] for d in decoder.decode(files)]
-    assert [a.source for a in pooled] == [a.source for a in serial]
-    for a, b in zip(pooled, serial, strict=True):
-        np.testing.assert_array_equal(a.pixels, b.pixels)
-        assert a.row["candid"] == b.row["candid"]
+def test_worker_processes_give_the_same_files_alerts_and_rejects_in_order(tmp_path):
+    bad = tmp_path / "bad.avro"
+    bad.write_bytes(b"not an avro file")
+    files = [*ztf_sample_files(), bad, tmp_path / "missing.avro"]  # edge stamps of several shapes too
+    serial = list(AlertDecoder(1, digest=True).decode(files))
+    with AlertDecoder(2, files_per_task=8, digest=True) as decoder:
+        pooled = list(decoder.decode(files))
+    assert [d.path for d in pooled] == [str(f) for f in files]
+    assert {a.pixels.shape for d in pooled for a in d.alerts} != {(3, 63, 63)}
+    for p, s in zip(pooled, serial, strict=True):
+        assert (p.sha256, p.rejects) == (s.sha256, s.rejects)
+        assert [a.source for a in p.alerts] == [a.source for a in s.alerts]
+        for a, b in zip(p.alerts, s.alerts, strict=True):
+            assert repr(a.row) == repr(b.row)  # repr: NaN fields compare unequal
+            np.testing.assert_array_equal(a.pixels, b.pixels)
+            np.testing.assert_array_equal(a.mask, b.mask)
+            assert a.mask.dtype == bool and a.pixels.dtype == np.float32
+    assert [r.reason for d in pooled for r in d.rejects][-2:] == ["not_avro", "unreadable"]
 
 
 # ------------------------------------------------------------------------------------- bad input
