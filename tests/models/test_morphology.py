@@ -279,7 +279,7 @@ def test_data_config_feeds_the_data_module_with_framed_stamps(tmp_path):
     dm = StampDataModule(store, MorphologyModel.TARGET, fractions=(0.5, 0.25, 0.25), **model.data_config())
     dm.setup("fit")
     x, y = next(iter(dm.train_dataloader()))
-    assert x.shape[1:] == (3, 45, 45) and y.shape[1:] == (37,)  # 120 px stamps resampled to the 45 px view
+    assert x.shape[1:] == (3, 65, 65) and y.shape[1:] == (37,)  # 120 px stamps: the central 65 px frame
     assert float(x.abs().amax()) > 0.5  # raw fluxes: the model normalises in forward
     assert model(x).shape == (len(x), 37)
     card = model.card_fields()
