@@ -37,19 +37,27 @@ the galaxies of another store that are not in the training store (``extra_test``
 simulation with the same seed, whose first 2,000 galaxies are the default set: 3,000 more held-out galaxies,
 a standard error of the difference about 3x smaller than on the 200-galaxy test split).
 
+``--seeds 0 1 2 --jobs 2`` runs the whole comparison once per seed (``--jobs`` at a time, each in its own
+process with its own budget; under ``--budget cpu`` parallel runs do not change each other's budget) and
+prints every run and a summary: per seed the three RMSEs, whether the model beats the plain CNN on the
+test split and on the extra store, and the mean differences.
+
 Usage: python benchmarks/morphology_quality.py [--n 2000] [--store S] [--minutes 5] [--cores 2] [--seed 0]
-       [--budget steps|cpu] [--steps-model N --steps-plain M] [--workdir D] [--threads 1] [--same-layers]
-       [--overrides JSON] [--extra-store S2] [--val-every E]
+       [--seeds S1 S2 ... --jobs J] [--budget steps|cpu] [--steps-model N --steps-plain M] [--workdir D]
+       [--threads 1] [--same-layers] [--overrides JSON] [--extra-store S2] [--val-every E]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
+import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +220,74 @@ def _fit_facts(result: TrainResult, params: int) -> dict[str, Any]:
     }
 
 
+def _without_options(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    """``argv`` without the options ``names`` and their values."""
+    out, skip = [], False
+    for item in argv:
+        if item in names:
+            skip = True
+        elif skip and not item.startswith("--"):
+            continue
+        else:
+            skip = False
+            out.append(item)
+    return out
+
+
+def summarise_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-seed RMSEs and the mean differences model - plain CNN (negative: the model is better)."""
+    per_seed = []
+    for r in runs:
+        row = {
+            "seed": r["seed"],
+            "rmse_model": r["rmse_model"],
+            "rmse_plain_cnn": r["rmse_plain_cnn"],
+            "rmse_training_mean": r["rmse_training_mean"],
+            "ratio_model_to_mean": r["ratio_model_to_mean"],
+            "model_beats_plain_cnn": r["model_beats_plain_cnn"],
+        }
+        if r.get("extra_test"):
+            extra = r["extra_test"]
+            row["extra_test"] = extra
+            row["model_beats_plain_cnn_on_extra"] = extra["model"] < extra["plain_cnn"]
+        per_seed.append(row)
+    out: dict[str, Any] = {
+        "seeds": [r["seed"] for r in per_seed],
+        "per_seed": per_seed,
+        "model_beats_plain_cnn_every_seed": all(r["model_beats_plain_cnn"] for r in per_seed),
+        "model_within_0.6_of_mean_every_seed": all(r["ratio_model_to_mean"] <= 0.6 for r in per_seed),
+        "mean_rmse_model_minus_plain": round(
+            float(np.mean([r["rmse_model"] - r["rmse_plain_cnn"] for r in per_seed])), 5
+        ),
+    }
+    if all("extra_test" in r for r in per_seed):
+        out["model_beats_plain_cnn_on_extra_every_seed"] = all(
+            r["model_beats_plain_cnn_on_extra"] for r in per_seed
+        )
+        out["mean_extra_rmse_model_minus_plain"] = round(
+            float(np.mean([r["extra_test"]["model"] - r["extra_test"]["plain_cnn"] for r in per_seed])), 5
+        )
+    return out
+
+
+def run_seeds(argv: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """The comparison once per seed of ``--seeds`` (``--jobs`` processes), then :func:`summarise_seeds`."""
+    base = _without_options(argv, ("--seeds", "--jobs", "--seed", "--workdir"))
+    runs_argv = []
+    for seed in args.seeds:
+        extra = ["--workdir", str(args.workdir / f"seed{seed}")] if args.workdir else []
+        runs_argv.append([*base, "--seed", str(seed), *extra])
+    if args.jobs > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            runs = list(pool.map(main, runs_argv))
+    else:
+        runs = [main(a) for a in runs_argv]
+    summary = {"runs": runs, "summary": summarise_seeds(runs)}
+    print(json.dumps(summary["summary"], indent=2))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="galaxies to simulate (default: the default set)")
@@ -231,6 +307,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--preset", default="small")
     parser.add_argument("--overrides", type=json.loads, default={}, help="JSON settings for both networks")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", help="run the comparison once per seed (summary)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at a time with --seeds")
     parser.add_argument("--workdir", type=Path, help="keep outputs here (default: a temporary folder)")
     parser.add_argument(
         "--val-every",
@@ -251,9 +329,12 @@ def main(argv: list[str] | None = None) -> dict:
         help="torch CPU threads (default 1: per CPU-second the most efficient for these small networks; on "
         "2 shared cores, 2 OpenMP threads were up to 14x slower per step whenever another process held a core)",
     )
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if (args.steps_model is None) != (args.steps_plain is None):
         parser.error("give both --steps-model and --steps-plain, or neither")
+    if args.seeds:
+        return run_seeds(argv, args)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
 
