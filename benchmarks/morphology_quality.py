@@ -125,6 +125,7 @@ def extra_test_rmse(checkpoints: dict[str, str], store: Path, exclude: Path) -> 
     with open_store(exclude) as seen:
         known = set(seen.catalog(columns=["object_id"])["object_id"])
     models = {name: load_checkpoint(path)[0].eval() for name, path in checkpoints.items()}
+    preps = {name: BatchPrep.from_config(model.data_config()) for name, model in models.items()}
     sq_err = dict.fromkeys(models, 0.0)
     count = 0
     with open_store(store) as extra, torch.inference_mode():
@@ -136,7 +137,7 @@ def extra_test_rmse(checkpoints: dict[str, str], store: Path, exclude: Path) -> 
                 continue
             y = torch.from_numpy(answers[rows][sel].astype(np.float32))
             for name, model in models.items():
-                x = BatchPrep.from_config(model.data_config())(stamps[sel], mask[sel])
+                x = preps[name](stamps[sel], mask[sel])
                 sq_err[name] += float(((model.predict_tensor(x) - y) ** 2).sum())
             count += y.numel()
     if not count:

@@ -49,11 +49,11 @@ def run(
     ``keep_triplets``: write the triplets (FITS + ``labels.csv``) to this folder and keep them (the suite
     trains on them); otherwise everything goes to a temporary folder.
     """
+    from pipeline.cpus import usable_cpus
     from pipeline.simulate.galaxies import simulate_galaxies
-    from pipeline.simulate.runner import default_workers
     from pipeline.simulate.transients import simulate_transients
 
-    workers = workers or default_workers()
+    workers = workers or usable_cpus()
     result: dict = {"cpus": os.cpu_count(), "workers": workers, "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         if galaxies:

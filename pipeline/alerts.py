@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import multiprocessing
 import os
 from collections import deque
@@ -225,7 +226,7 @@ class PackedFiles:
         for path, sha256, rejects, alerts in self.files:
             decoded = DecodedFile(path, rejects=rejects, sha256=sha256)
             for source, row, shape in alerts:
-                end = offset + int(np.prod(shape))
+                end = offset + math.prod(shape)
                 decoded.alerts.append(
                     Alert(
                         source, row, self.pixels[offset:end].reshape(shape), mask[offset:end].reshape(shape)
@@ -312,14 +313,14 @@ class AlertDecoder:
     def decode(self, paths: Iterable[str | os.PathLike]) -> Iterator[DecodedFile]:
         """:class:`DecodedFile` of each path, in the order given; memory is bounded by the files in flight."""
         names = [str(p) for p in paths]
-        if self.workers == 1 or len(names) < 2 * min(MIN_FILES_PER_TASK, self.files_per_task):
+        smallest = min(MIN_FILES_PER_TASK, self.files_per_task)
+        if self.workers == 1 or len(names) < 2 * smallest:
             for name in names:
                 yield decode_alert_file(name, digest=self.digest, fast=self.fast)
             return
         pool = self._executor()
-        # about 4 tasks per worker, within [MIN_FILES_PER_TASK, files_per_task]
-        size = max(min(MIN_FILES_PER_TASK, self.files_per_task), -(-len(names) // (4 * self.workers)))
-        size = min(size, self.files_per_task)
+        # about 4 tasks per worker, within [smallest, files_per_task]
+        size = min(max(smallest, math.ceil(len(names) / (4 * self.workers))), self.files_per_task)
         chunks = [names[i : i + size] for i in range(0, len(names), size)]
         pending: deque[Future] = deque()
         next_chunk = 0

@@ -37,8 +37,9 @@ from astropy.io import fits
 
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS
 from pipeline import __version__
+from pipeline.cpus import usable_cpus
 from pipeline.simulate.galaxy_models import MORPHOLOGY_MIX, Component, GalaxyImaging, sample_galaxy
-from pipeline.simulate.runner import default_workers, object_rngs, run_chunks, write_fits
+from pipeline.simulate.runner import object_rngs, run_chunks, write_fits
 from pipeline.simulate.volunteers import (
     confusion,
     gz2_table,
@@ -300,7 +301,7 @@ def simulate_galaxies(
         _chunk,
         n,
         chunk_size=chunk_size,
-        workers=default_workers() if workers is None else workers,
+        workers=usable_cpus() if workers is None else workers,
         progress=progress,
         desc="simulate galaxies",
         imaging=imaging,

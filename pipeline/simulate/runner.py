@@ -20,8 +20,6 @@ import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
-from pipeline.cpus import usable_cpus
-
 
 def object_rngs(seed: int, index: int, stream: int = 0) -> tuple[np.random.Generator, galsim.BaseDeviate]:
     """Independent random streams for object ``index`` of a run with ``seed``.
@@ -77,11 +75,6 @@ def run_chunks(
                     rows.extend(future.result())
                     bar.update(futures[future])
     return sorted(rows, key=lambda row: row["index"])
-
-
-def default_workers() -> int:
-    """Worker processes to use by default: the CPUs this process may run on."""
-    return usable_cpus()
 
 
 def write_fits(

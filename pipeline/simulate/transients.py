@@ -57,7 +57,8 @@ from astropy.io import fits
 from scipy import ndimage, signal
 
 from pipeline import __version__
-from pipeline.simulate.runner import default_workers, object_rngs, run_chunks, write_fits
+from pipeline.cpus import usable_cpus
+from pipeline.simulate.runner import object_rngs, run_chunks, write_fits
 from pipeline.simulate.transient_surveys import (
     BOGUS_KINDS,
     DEFAULT_MIX,
@@ -601,7 +602,7 @@ def simulate_transients(
         _chunk,
         n,
         chunk_size=chunk_size,
-        workers=default_workers() if workers is None else workers,
+        workers=usable_cpus() if workers is None else workers,
         progress=progress,
         desc=f"simulate {survey} triplets",
         survey=survey,
