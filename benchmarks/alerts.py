@@ -7,13 +7,13 @@ cache). Decoding alternates ``--repeats`` rounds between
 
 - ``plain_loop``: ``fastavro.reader`` per file, ``gzip.decompress`` + ``astropy.io.fits.open`` per cutout,
   the primary HDU's data (what a user would write first); it reads ``--n-plain`` files per round;
-- ``stampflow_1_process``: :class:`pipeline.alerts.AlertDecoder` in this process (cached schema, reader
+- ``stampflow_1_process``: :class:`pipeline.alerts.decode.AlertDecoder` in this process (cached schema, reader
   schema skipping the previous candidates, gzip inflated in C (ISA-L when installed, else zlib), simple FITS
   headers read without astropy) - the pixels, masks and fields are the plain loop's (checked here on the
-  first 97 files, and in tests/pipeline/test_alert_read.py);
+  first 97 files, and in tests/pipeline/alerts/test_decode.py);
 - ``stampflow_<w>_processes``: the same decoder with ``--workers`` worker processes (default: one per
   usable CPU, what ``stampflow alerts score`` uses); each worker sends a task's alerts back as two flat
-  arrays (:class:`pipeline.alerts.PackedFiles`).
+  arrays (:class:`pipeline.alerts.decode.PackedFiles`).
 
 The ratios are computed per round (same machine load) and their median reported; ``ours_vs_plain_loop`` is
 the default configuration's (``--workers``) and ``at_least_5x`` whether it is >= 5. Then ``--batches``
@@ -46,11 +46,9 @@ import torch
 from astropy.io import fits
 
 from data_catalogs.alert_schemas import CHANNELS, CUTOUT_FIELDS
-from pipeline import alert_cutouts
-from pipeline.alert_broker import utc_now
-from pipeline.alerts import AlertDecoder
+from pipeline.alerts import AlertDecoder, AlertScorer, utc_now
+from pipeline.alerts import cutouts as alert_cutouts
 from pipeline.cpus import usable_cpus
-from pipeline.score_alerts import AlertScorer
 from pipeline.scoring import Scorer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ and of one training step of the matching model, measured in the same run with th
 Cases: ``morphology`` on the input of :class:`models.morphology.MorphologyModel`'s ``small`` preset (its
 model frame; 3x69x69 when the model is absent), ``realbogus`` on 4x21x21 (HiTS) and on 3x63x63 (ZTF)
 against :class:`models.realbogus.RealBogusModel`. The augmentation is the one the model trains with
-(``model.data_config()["augment"]``) or else the preset's (:func:`pipeline.augment.augment_preset`), with
+(``model.data_config()["augment"]``) or else the preset's (:func:`pipeline.prep.augment.augment_preset`), with
 the colour PCA fitted beforehand, as :class:`models.datamodule.StampDataModule` does. A training step is
 ``training_step`` + backward + the optimizer of ``configure_optimizers``; when a model or preset is not
 there the model figure is null with a note. The target is at least 10x the model's rate. The FLOPs per stamp
@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pipeline.augment import AugmentConfig, Augmenter, augment_preset, fit_color_pca, make_augmenter
+from pipeline.prep import AugmentConfig, Augmenter, augment_preset, fit_color_pca, make_augmenter
 
 #: (augmentation preset, default input (C, H, W), model module, class, model presets to try, target kind)
 CASES = (

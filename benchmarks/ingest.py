@@ -1,7 +1,7 @@
 """Ingest speed: stamps/s of ``stampflow ingest`` against a plain astropy + h5py loop, side by side.
 
 Writes N small FITS stamps (big-endian float32, ``--size`` px square, ``--channels`` planes) to a temporary
-folder, then alternates ``--repeats`` times between (a) :func:`pipeline.ingest_fits.ingest_fits` (masking,
+folder, then alternates ``--repeats`` times between (a) :func:`pipeline.ingest.fits_stamps.ingest_fits` (masking,
 rejects, chunked compressed writes, sha256 of every input) and (b) the plain loop a user would write
 (``astropy.io.fits.open`` per file, ``astype("=f4")``, one row written per file into a preallocated
 uncompressed h5py dataset). Prints JSON with the best time of each and their ratio.
@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 from astropy.io import fits
 
-from pipeline.ingest_fits import expand_inputs, ingest_fits
+from pipeline.ingest import expand_inputs, ingest_fits
 
 
 def make_inputs(folder: Path, n: int, size: int, channels: int, seed: int = 0) -> None:

@@ -3,7 +3,7 @@ compute.
 
 1. Simulate ``--n`` galaxies (``stampflow simulate galaxies N --out DIR --seed SIM_SEED``: 69x69 FITS cubes
    g, r, i and ``training_solutions.csv``; 2,000 galaxies with seed 0 is the simulator's default set) and
-   ingest them (:func:`pipeline.galaxy_zoo_ingest.ingest_galaxy_zoo`, Kaggle format) into a stamp store; or
+   ingest them (:func:`pipeline.ingest.galaxy_zoo.ingest_galaxy_zoo`, Kaggle format) into a stamp store; or
    use ``--store``.
 2. The Dieleman model (``--preset``, 16 viewpoints) and a plain CNN of similar size without viewpoints: one
    conv stack on the whole view with the preset's filters doubled and its maxout units chosen so that the
@@ -70,14 +70,14 @@ from models.datamodule import StampDataModule
 from models.layers import count_parameters
 from models.morphology import MorphologyConfig, MorphologyModel
 from models.train import TrainResult, train_model
-from pipeline.batch_prep import BatchPrep
-from pipeline.stamp_store import open_store
+from pipeline.prep import BatchPrep
+from pipeline.store import open_store
 
 
 def simulate_store(workdir: Path, n: int, seed: int) -> Path:
     """Simulate ``n`` galaxies with the stampflow CLI and ingest them into ``workdir/galaxies.h5``."""
     from flows.cli import main as cli_main
-    from pipeline.galaxy_zoo_ingest import ingest_galaxy_zoo
+    from pipeline.ingest import ingest_galaxy_zoo
 
     sim = workdir / "sim"
     code = cli_main(["simulate", "galaxies", str(n), "--out", str(sim), "--seed", str(seed)])
@@ -121,7 +121,7 @@ def extra_test_rmse(checkpoints: dict[str, str], store: Path, exclude: Path) -> 
     """RMSE of each checkpoint on the stamps of ``store`` whose ``object_id`` is not in the store ``exclude``
     (e.g. galaxies 2,000-4,999 of a 5,000-galaxy simulation, disjoint from the 2,000-galaxy default set): a
     larger held-out set than the test split, for a more precise comparison. Prepared like scoring
-    (:class:`pipeline.batch_prep.BatchPrep` from each model's ``data_config``)."""
+    (:class:`pipeline.prep.batch.BatchPrep` from each model's ``data_config``)."""
     with open_store(exclude) as seen:
         known = set(seen.catalog(columns=["object_id"])["object_id"])
     models = {name: load_checkpoint(path)[0].eval() for name, path in checkpoints.items()}

@@ -2,7 +2,7 @@
 preset, trained on simulated ZTF-like triplets only, on real ZTF alerts.
 
 1. **HiTS**: simulate ``--n-hits`` (20,000) HiTS-like triplets (:mod:`pipeline.simulate.transients`, seeded),
-   ingest them with their labels (:func:`pipeline.ingest_labelled.ingest_labelled_triplets`), train the
+   ingest them with their labels (:func:`pipeline.ingest.labelled_triplets.ingest_labelled_triplets`), train the
    ``hits`` preset with :func:`models.train.train_model` for at most ``--minutes`` (10) of fitting, on a
    70/10/20 split by object (test >= 4,000). Prints the test accuracy, FPR, FNR (at 0.5), ROC AUC, the
    validation threshold at ``--fpr`` and its test FPR/FNR, and the errors per simulated kind.
@@ -11,7 +11,7 @@ preset, trained on simulated ZTF-like triplets only, on real ZTF alerts.
    same test split with the same metrics.
 3. **ZTF real alerts**: simulate ``--n-ztf`` ZTF-like triplets, train the ``ztf`` preset for at most
    ``--ztf-minutes``, ingest the real set-C alerts shipped in ``data_catalogs/samples/ztf_triplets`` with
-   :func:`pipeline.ingest_fits.ingest_fits` and print the ROC AUC of the model's score against ``drb > 0.5``
+   :func:`pipeline.ingest.fits_stamps.ingest_fits` and print the ROC AUC of the model's score against ``drb > 0.5``
    (ZTF's deep real-bogus score as labels), with the per-alert scores written to ``ztf_real_scores.csv``.
 
 Simulations and stores are cached in ``--work`` (keyed by survey, count and seed); models are retrained on
@@ -42,12 +42,12 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from models.checkpoints import load_checkpoint
 from models.datamodule import load_splits
-from models.realbogus import RealBogusModel, rates_at
+from models.realbogus import RealBogusModel
 from models.train import train_model
-from pipeline.ingest_fits import ingest_fits
-from pipeline.ingest_labelled import ingest_labelled_triplets
+from pipeline.evaluation import rates_at
+from pipeline.ingest import ingest_fits, ingest_labelled_triplets
 from pipeline.simulate.transients import simulate_transients
-from pipeline.stamp_store import open_store
+from pipeline.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 ZTF_SAMPLES = REPO / "data_catalogs" / "samples" / "ztf_triplets"

@@ -31,7 +31,7 @@ import torch
 from models.checkpoints import save_checkpoint
 from models.realbogus import RealBogusModel
 from pipeline import __version__
-from pipeline.stamp_store import StampStoreWriter
+from pipeline.store import StampStoreWriter
 
 CHANNELS = ["template", "science", "difference", "snr"]
 CHUNK = 10_000

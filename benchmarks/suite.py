@@ -122,7 +122,7 @@ def simulate_section(galaxies: int, triplets: int, folder: Path, seed: int) -> d
 
 def labelled_ingest(folder: Path, store: Path) -> dict[str, Any]:
     """Ingest the simulated triplets with their labels (the store the training and flips use)."""
-    from pipeline.ingest_labelled import ingest_labelled_triplets
+    from pipeline.ingest import ingest_labelled_triplets
 
     report, seconds = _timed(
         lambda: ingest_labelled_triplets(folder, store, rejects_path=store.with_suffix(".rejects.csv"))
@@ -190,7 +190,7 @@ def train_section(
 def test_rows(store: Path, splits_csv: Path) -> np.ndarray:
     """Store rows of the test split written by the training run."""
     from models.datamodule import load_splits
-    from pipeline.stamp_store import open_store
+    from pipeline.store import open_store
 
     with open_store(store) as opened:
         ids = opened.catalog(columns=["object_id"])["object_id"].to_numpy()

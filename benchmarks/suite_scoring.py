@@ -1,6 +1,6 @@
 """Scoring throughput against the machine's roofline, and what reduced precision does to real-bogus labels.
 
-1. :func:`throughput`: stamps/s of :meth:`pipeline.scoring.Scorer.predict` (raw stamps -> prepared batch ->
+1. :func:`throughput`: stamps/s of :meth:`pipeline.scoring.scorer.Scorer.predict` (raw stamps -> prepared batch ->
    model -> probabilities: the scoring work, without store I/O) for the ``hits`` and ``ztf`` presets of
    models/realbogus.py and the ``small`` preset of models/morphology.py (seeded weights; speed does not
    depend on them), by inference path:
@@ -18,7 +18,7 @@
 2. :func:`label_flips`: for a trained real-bogus checkpoint and its test split, how many labels at the
    card's threshold each path changes against ``pytorch_fp32`` (allowed: at most 0.1 % of the stamps) and
    the largest change of ``rb``.
-3. :func:`store_throughput`: :func:`pipeline.scoring.score_store` end to end (HDF5 read, prepare, model,
+3. :func:`store_throughput`: :func:`pipeline.scoring.scorer.score_store` end to end (HDF5 read, prepare, model,
    Parquet write) on a store, default path.
 
 The ``small`` morphology preset runs through ONNX Runtime only with a split of its prediction (its frame
@@ -46,9 +46,8 @@ from torch import Tensor, nn
 
 from benchmarks.roofline import flops_per_item, fraction, interleaved
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS
-from pipeline.fast_inference import model_outputs
-from pipeline.scoring import Scorer, score_store
-from pipeline.stamp_store import open_store
+from pipeline.scoring import Scorer, model_outputs, score_store
+from pipeline.store import open_store
 
 #: preset -> (task, raw stamp shape (C, H, W), channel names).
 PRESETS: dict[str, tuple[str, tuple[int, int, int], list[str]]] = {
@@ -71,7 +70,7 @@ MAX_FLIP_FRACTION = 0.001
 def split_morphology_class() -> type[nn.Module]:
     """``MorphologyModel`` with ``inference_parts()``: the frame (NumPy inside) eagerly, the rest exported."""
     from models.morphology import MorphologyModel
-    from pipeline.augment import all_dihedral
+    from pipeline.prep import all_dihedral
 
     if hasattr(MorphologyModel, "inference_parts"):
         return MorphologyModel

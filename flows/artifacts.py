@@ -9,7 +9,7 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from pipeline.run_manifest import json_safe
+from pipeline.runs import json_safe
 
 
 def artifact_key(text: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
 from prefect.tasks import Task
 
-from pipeline.stamp_store import combined_sha256, sha256_file
+from pipeline.store import combined_sha256, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
 #: Packages whose source is part of every cache key.

@@ -49,7 +49,7 @@ def ztf_reference_labels(store: Path, out_csv: Path) -> Path:
     import numpy as np
     import pandas as pd
 
-    from pipeline.stamp_store import open_store
+    from pipeline.store import open_store
 
     with open_store(store) as opened:
         catalog = opened.catalog(columns=["candid", "rb", "drb"])
@@ -118,7 +118,7 @@ def run_demo(
     from flows.score_flow import publish_report, report_stage, score_stage
     from flows.simulate_flow import simulate_stage
     from flows.train_flow import train_stage
-    from pipeline.run_manifest import MANIFEST_NAME, record_stage, stage_record
+    from pipeline.runs import MANIFEST_NAME, record_stage, stage_record
 
     out = Path(out)
     sim = out / "sim"

@@ -4,7 +4,7 @@ into one stamp store and ``rejects.csv`` (DESIGN.md, "Flows").
 Many-file sources (``fits``, ``alerts``) are ingested in chunks of ``chunk_files`` files, one task per
 chunk, each cached on its files' sha256 (a rerun redoes only the chunks whose files changed); with more
 than one chunk the part stores are merged in input order through the StoreBuilder
-(:func:`pipeline.store_merge.merge_stores`), so the result is what one pass over all files gives. When no
+(:func:`pipeline.store.merge.merge_stores`), so the result is what one pass over all files gives. When no
 stamp size is given, the first chunk that ingests anything fixes it (as the first readable file does in
 one pass) before the other chunks start. The other sources are one task each.
 
@@ -44,18 +44,23 @@ from flows.params import (
     source_paths,
 )
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
-from pipeline.ingest_fits import expand_inputs
-from pipeline.run_manifest import MANIFEST_NAME, file_record, record_stage, stage_record
-from pipeline.run_summary import summary_markdown, summary_rows
-from pipeline.stamp_store import combined_sha256, open_store
-from pipeline.store_builder import IngestReport
+from pipeline.ingest import expand_inputs
+from pipeline.runs import (
+    MANIFEST_NAME,
+    file_record,
+    record_stage,
+    stage_record,
+    summary_markdown,
+    summary_rows,
+)
+from pipeline.store import IngestReport, combined_sha256, open_store
 
 #: Files per ingest task (DESIGN.md: tasks of hundreds to thousands of stamps).
 DEFAULT_CHUNK_FILES = 1000
 
 
 def alert_files(paths: list[Path]) -> list[Path]:
-    """Alert packet files of the inputs, as :func:`pipeline.ingest_alerts.ingest_alerts` finds them."""
+    """Alert packet files of the inputs, as :func:`pipeline.ingest.alert_packets.ingest_alerts` finds them."""
     from pipeline.alerts import expand_alert_inputs
 
     return expand_alert_inputs(paths)
@@ -75,7 +80,7 @@ def run_ingest(
     """Call the pipeline ingest of ``source``'s kind (on ``files`` for the many-file kinds)."""
     common = {"rejects_path": rejects, "compression": compression, "progress": progress}
     if isinstance(source, FitsSource):
-        from pipeline.ingest_fits import ingest_fits
+        from pipeline.ingest import ingest_fits
 
         return ingest_fits(
             files if files is not None else source.inputs,
@@ -88,7 +93,7 @@ def run_ingest(
             **common,
         )
     if isinstance(source, AlertSource):
-        from pipeline.ingest_alerts import ingest_alerts
+        from pipeline.ingest import ingest_alerts
 
         return ingest_alerts(
             files if files is not None else source.inputs,
@@ -98,7 +103,7 @@ def run_ingest(
             **common,
         )
     if isinstance(source, LabelledSource):
-        from pipeline.ingest_labelled import ingest_labelled_triplets
+        from pipeline.ingest import ingest_labelled_triplets
 
         return ingest_labelled_triplets(
             source.folder,
@@ -109,7 +114,7 @@ def run_ingest(
             **common,
         )
     if isinstance(source, CutoutSource):
-        from pipeline.ingest_cutouts import ingest_cutouts
+        from pipeline.ingest import ingest_cutouts
 
         return ingest_cutouts(
             source.image,
@@ -125,7 +130,7 @@ def run_ingest(
             **common,
         )
     if isinstance(source, GalaxyZooSource):
-        from pipeline.galaxy_zoo_ingest import ingest_galaxy_zoo
+        from pipeline.ingest import ingest_galaxy_zoo
 
         return ingest_galaxy_zoo(
             source.catalog,
@@ -184,7 +189,7 @@ def merge_chunks(
     compression: str = "lzf",
 ) -> dict[str, Any]:
     """Merge chunk stores and rejects (``part_fingerprints`` is there for the cache key)."""
-    from pipeline.store_merge import merge_stores
+    from pipeline.store import merge_stores
 
     usable = None if digests is None else {k: v for k, v in digests.items() if v}
     report = merge_stores(
@@ -332,7 +337,7 @@ def ingest_flow(
     Returns:
         The :class:`IngestReport` as a dict (``n_inputs == n_ingested + n_rejected``).
     """
-    from pipeline.run_manifest import utc_now
+    from pipeline.runs import utc_now
 
     started = utc_now()
     with make_task_runner(runner) as task_runner:

@@ -36,8 +36,15 @@ from flows.score_flow import (
     report_stage,
     score_stage,
 )
-from pipeline.run_manifest import MANIFEST_NAME, record_stage, stage_record, utc_now
-from pipeline.run_summary import catalog_counts, summary_markdown, summary_rows
+from pipeline.runs import (
+    MANIFEST_NAME,
+    catalog_counts,
+    record_stage,
+    stage_record,
+    summary_markdown,
+    summary_rows,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 NIGHT_PLACEHOLDER = "{night}"

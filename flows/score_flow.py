@@ -3,7 +3,7 @@ catalog against labels into a report folder).
 
 Scoring runs in row ranges of ``chunk_rows`` stamps, one cached task each (a Dask cluster scores the ranges
 in parallel); with more than one range the Parquet parts are joined in row order
-(:func:`pipeline.score_chunks.join_parts`), so the catalog is the same whatever the task runner. Tasks are
+(:func:`pipeline.scoring.chunks.join_parts`), so the catalog is the same whatever the task runner. Tasks are
 cached on the sha256 of the checkpoint, its model card and the store. The report task publishes its
 headline numbers as Prefect markdown and table artifacts (``report-summary``, ``report-table``).
 """
@@ -23,8 +23,7 @@ from prefect.task_runners import TaskRunner
 from flows.artifacts import publish_summary
 from flows.caching import IO_RETRIES, cached, file_digests, fingerprints, state_dir
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
-from pipeline.run_manifest import MANIFEST_NAME, file_record, record_stage, stage_record, utc_now
-from pipeline.run_summary import headline_metrics
+from pipeline.runs import MANIFEST_NAME, file_record, headline_metrics, record_stage, stage_record, utc_now
 
 #: Stamps per scoring task.
 DEFAULT_CHUNK_ROWS = 8192
@@ -56,11 +55,11 @@ def score_rows_task(
 ) -> dict[str, Any]:
     """Score rows ``[start, stop)`` of ``store`` into ``out`` (the sha256 arguments are the cache key's
     content part). ``threads`` sets torch's CPU threads of this process when given; ``backend`` chooses
-    how the model runs (:class:`pipeline.scoring.Scorer`)."""
+    how the model runs (:class:`pipeline.scoring.scorer.Scorer`)."""
     import torch
 
     from models.checkpoints import load_checkpoint
-    from pipeline.score_chunks import score_rows
+    from pipeline.scoring import score_rows
 
     if threads:
         torch.set_num_threads(threads)
@@ -87,7 +86,7 @@ def join_scored_task(
     parts: list[Path], part_fingerprints: dict[str, Any], out: Path, fmt: str | None = None
 ) -> dict[str, Any]:
     """Join catalog parts into ``out`` (``part_fingerprints`` is there for the cache key)."""
-    from pipeline.score_chunks import join_parts
+    from pipeline.scoring import join_parts
 
     joined = join_parts(parts, out, fmt=fmt)
     return {"result": joined, "outputs": fingerprints([out])}
@@ -120,8 +119,8 @@ def score_stage(
         ``task``, ``model_name``, ``model_version``, ``n_scored``, ``n_flagged_masked``, ``seconds``,
         ``stamps_per_s``, and ``workers``: the ``host:pid`` of each process that scored).
     """
-    from pipeline.score_chunks import row_ranges
-    from pipeline.stamp_store import open_store
+    from pipeline.scoring import row_ranges
+    from pipeline.store import open_store
 
     t0 = time.perf_counter()
     out, store, model = Path(out), Path(store), Path(model)
@@ -193,7 +192,7 @@ def report_task(
     Returns the report summary (without the full metrics), its markdown, the headline rows and the
     fingerprints of ``index.html`` and ``metrics.json``.
     """
-    from pipeline.reports import report_from_files, summary_markdown
+    from pipeline.evaluation import report_from_files, summary_markdown
 
     result = report_from_files(scored, labels, out, store=store, on=on, n_gallery=n_gallery)
     summary = {k: v for k, v in result.to_dict().items() if k != "metrics"}

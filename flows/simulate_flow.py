@@ -19,7 +19,7 @@ from prefect.task_runners import TaskRunner
 from flows.caching import cached, fingerprints
 from flows.params import SimulateParams
 from flows.runners import RunnerOptions, StageResult, in_daemon_process, make_task_runner, run_tasks
-from pipeline.run_manifest import MANIFEST_NAME, record_stage, stage_record, utc_now
+from pipeline.runs import MANIFEST_NAME, record_stage, stage_record, utc_now
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from prefect.task_runners import TaskRunner
 from flows.caching import REPO, cached, file_digests, fingerprints
 from flows.params import TrainParams
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
-from pipeline.run_manifest import MANIFEST_NAME, file_record, record_stage, stage_record, utc_now
+from pipeline.runs import MANIFEST_NAME, file_record, record_stage, stage_record, utc_now
 
 #: Lines of a failed training's log quoted in the error.
 LOG_TAIL_LINES = 15

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.checkpoints import load_checkpoint
-from pipeline.score_alerts import score_alert_frame
+from pipeline.alerts import score_alert_frame
 from pipeline.scoring import Scorer
 
 MODEL_ENV = "STAMPFLOW_ALERT_MODEL"
@@ -26,7 +26,7 @@ def _cached_scorer(path: str, mtime_ns: int, device: str) -> Scorer:
 
 
 def load_alert_scorer(model: str | os.PathLike | None = None, device: str = "cpu") -> Scorer:
-    """The :class:`pipeline.scoring.Scorer` of a checkpoint, loaded once per process and cached.
+    """The :class:`pipeline.scoring.scorer.Scorer` of a checkpoint, loaded once per process and cached.
 
     Args:
         model: checkpoint path; None: the environment variable ``STAMPFLOW_ALERT_MODEL``.
@@ -48,7 +48,7 @@ def score_alerts(
 ) -> pd.DataFrame:
     """Score a pandas DataFrame of alert packets (Fink's columns) with a real-bogus model.
 
-    Input and output are those of :func:`pipeline.score_alerts.score_alert_frame`: cutout columns
+    Input and output are those of :func:`pipeline.alerts.scoring.score_alert_frame`: cutout columns
     ``cutoutScience``/``cutoutTemplate``/``cutoutDifference`` (bytes or ``{stampData}`` structs), optional
     ``objectId``, ``candid``, ``candidate``; out one row per input row (same index) with ``rb``,
     ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version`` and ``reason``/``error`` for rows

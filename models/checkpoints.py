@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from pipeline import __version__
+from pipeline.io import atomic_path, write_text
 
 #: task -> "module:Class" of the LightningModule that implements it.
 MODEL_CLASSES = {
@@ -94,11 +95,9 @@ def save_checkpoint(module: nn.Module, path: str | os.PathLike, card: Mapping[st
         "model_card": json.dumps(full_card),
         "stampflow_version": __version__,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    card_path(path).write_text(json.dumps(full_card, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    write_text(card_path(path), json.dumps(full_card, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return path
 
 

@@ -13,7 +13,7 @@
   decompressed about once per epoch. Files are opened lazily in each process (``num_workers`` >= 0).
 - **Batches**: ``(x, y)`` with ``x`` ``(B, C, H, W)`` float32 and ``y`` the target: integer labels
   (``real``) as ``(B,)`` int64, float labels (``gz_answers``) as ``(B, 37)`` float32. Per batch: fill masked
-  pixels, preprocess (:mod:`pipeline.preprocess`), append mask channels if asked, augment (training only).
+  pixels, preprocess (:mod:`pipeline.prep.preprocess`), append mask channels if asked, augment (training only).
 - **Reproducibility**: the shuffling of epoch ``e`` and the augmentation of batch ``b`` depend only on
   ``(seed, e, b)``, not on the number of workers or on what ran before: the same config and seed give the
   same batches.
@@ -36,9 +36,8 @@ from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, Str
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from pipeline.augment import AugmentConfig, Augmenter, as_generator, fit_color_pca, make_augmenter
-from pipeline.batch_prep import BatchPrep
-from pipeline.stamp_store import open_store
+from pipeline.prep import AugmentConfig, Augmenter, BatchPrep, as_generator, fit_color_pca, make_augmenter
+from pipeline.store import open_store
 
 SPLITS = ("train", "val", "test")
 #: Upper bound of the HDF5 chunk cache per dataset and process.
@@ -278,7 +277,7 @@ class StoreBatchDataset(Dataset):
     """A map-style dataset indexed by whole batches ``(epoch, batch_number, sorted global indices)``.
 
     Reads a batch with one slice read per HDF5 chunk it touches (sorted indices), then prepares it with
-    ``prep`` (:class:`pipeline.batch_prep.BatchPrep`: fill masked pixels, preprocess, mask channels; the
+    ``prep`` (:class:`pipeline.prep.batch.BatchPrep`: fill masked pixels, preprocess, mask channels; the
     same code scoring uses) and augments it with ``augmenter`` and a generator seeded by
     ``(seed, epoch, batch)``.
     Files are opened lazily in the process that reads (safe with DataLoader workers) with a chunk cache of
@@ -378,13 +377,13 @@ class StampDataModule(L.LightningDataModule):
         seed: seed of the split, the shuffling and the augmentation.
         stratify: stratify the split on the target; None: when the target is integer (classification).
         splits_csv: a CSV ``object_id,split``: loaded when it exists, else the split is computed and saved.
-        preprocess: a name of :data:`pipeline.preprocess.PREPROCESSORS` (``dieleman``, ``deep_hits``,
+        preprocess: a name of :data:`pipeline.prep.preprocess.PREPROCESSORS` (``dieleman``, ``deep_hits``,
             ``ztf``), a callable ``(N, C, H, W) -> (N, C', H', W')`` tensor function, or None.
         preprocess_kwargs: keyword arguments for a named preprocessing.
         augment: an :class:`AugmentConfig`, a preset name (``morphology``, ``realbogus``), a dict, or None;
             applied to the training batches only. A colour perturbation without a fitted PCA gets one fitted
             on up to ``pca_sample`` training stamps at :meth:`setup`.
-        fill: how masked pixels are filled (:func:`pipeline.preprocess.fill_masked`).
+        fill: how masked pixels are filled (:func:`pipeline.prep.preprocess.fill_masked`).
         keep_mask: ``none``, ``any`` or ``each``: append mask channels after preprocessing.
         shuffle_window: training stamps shuffled together, drawn as whole HDF5 chunks
             (:class:`BlockBatchSampler`); the chunk cache is sized to hold them (at most 512 MiB).

@@ -13,7 +13,7 @@ Pipeline of one forward pass (:class:`DielemanNet`), shapes for the ``dieleman20
    The data module applies the same geometry (``data_config()["preprocess"]``) before augmentation; the
    model applies the frame in ``forward`` (geometry is a no-op on framed stamps), so raw 424x424 images can
    be given directly and a checkpoint scores stamps exactly as it was trained.
-2. **16 viewpoints** (:class:`pipeline.preprocess.DielemanViewpoints`): views at 0 and 45 degrees and their
+2. **16 viewpoints** (:class:`pipeline.prep.preprocess.DielemanViewpoints`): views at 0 and 45 degrees and their
    mirrors, each cut into 4 overlapping 45x45 corner parts rotated so the centre is in the same corner:
    ``(N * 16, C, 45, 45)``.
 3. **Shared conv stack** on all parts as one batch (:func:`models.layers.conv_stack`): 32@6x6, pool,
@@ -62,8 +62,15 @@ from models.layers import (
     init_normal_,
 )
 from models.presets import config_from_preset, config_to_dict
-from pipeline.augment import all_dihedral, augment_preset
-from pipeline.preprocess import DielemanViewpoints, as_batch, center_crop, crop_and_downsample, robust_sigma
+from pipeline.prep import (
+    DielemanViewpoints,
+    all_dihedral,
+    as_batch,
+    augment_preset,
+    center_crop,
+    crop_and_downsample,
+    robust_sigma,
+)
 
 #: Dieleman's Kaggle crop: the centre 207 px of the 424 px images.
 KAGGLE_CROP_FRACTION = 207 / 424
@@ -120,7 +127,7 @@ class MorphologyConfig:
             weight_decay: L2 on weights only (never on biases).
         unnormalised_warmup_steps: first training steps on ``clip(logits, 0, 1)`` without the tree.
         batch_size: stamps per batch.
-        augment: augmentation for training (``pipeline.augment`` preset name, a dict, or None). The
+        augment: augmentation for training (``pipeline.prep.augment`` preset name, a dict, or None). The
             ``morphology`` preset's shifts are rescaled from the 69 px view to ``input_size``.
         tta: average test and predict outputs over the 8 dihedral transforms of the frame.
     """

@@ -44,7 +44,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.optimize import minimize_scalar
-from sklearn.metrics import confusion_matrix, roc_curve
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import (
@@ -65,7 +64,8 @@ from models.layers import (
     make_activation,
 )
 from models.presets import config_from_preset, config_to_dict
-from pipeline.preprocess import as_batch, deep_hits_normalize, minmax_scale, ztf_normalize
+from pipeline.evaluation import rates_at, threshold_at_fpr
+from pipeline.prep import as_batch, deep_hits_normalize, minmax_scale, ztf_normalize
 
 #: Deep-HiTS conv stack ``[filters, kernel, padding, pool]``: 21 -> 24 -> 24 -> 12 -> 12 -> 12 -> 6.
 DEEP_HITS_CONV: tuple[tuple[int, int, int, int], ...] = (
@@ -107,7 +107,7 @@ class RealBogusConfig:
         optimizer: ``sgd`` (with ``momentum``) or ``adam``; lr: learning rate; weight_decay: L2 on weights.
         lr_step: halve (``lr_gamma``) the learning rate every this many steps (0: constant).
         batch_size: stamps per batch.
-        augment: training augmentation (``pipeline.augment`` preset name, a dict, or None).
+        augment: training augmentation (``pipeline.prep.augment`` preset name, a dict, or None).
         channels_last: run the conv stack in channels-last memory format (1.6x faster on CPU).
         calibrate: fit a temperature on validation data after training.
         threshold_fpr: false positive rate on validation data that the card's ``threshold`` gives.
@@ -546,28 +546,3 @@ def ece(logits: Tensor, y: Tensor, temperature: float = 1.0, bins: int = 15) -> 
     """Expected calibration error (top-label, ``bins`` equal-width bins) of ``softmax(logits / T)``."""
     metric = MulticlassCalibrationError(num_classes=logits.shape[1], n_bins=bins, norm="l1")
     return float(metric(torch.softmax(logits.double() / temperature, dim=-1).float(), y))
-
-
-def threshold_at_fpr(is_real: np.ndarray, score: np.ndarray, fpr: float) -> dict[str, float]:
-    """The lowest score threshold whose false positive rate is at most ``fpr`` (sklearn ``roc_curve``).
-
-    A candidate is called real when ``score >= threshold``. Returns ``threshold``, and the ``fpr`` and
-    ``tpr`` it achieves on these data. When even the highest score gives too many false positives, the
-    threshold is just above the highest score (nothing is called real).
-    """
-    fprs, tprs, thresholds = roc_curve(np.asarray(is_real, dtype=int), np.asarray(score, dtype=np.float64))
-    i = int(np.flatnonzero(fprs <= fpr)[-1])
-    threshold = float(thresholds[i])
-    if not np.isfinite(threshold):
-        threshold = float(np.nextafter(np.max(score), np.inf))
-    return {"threshold": threshold, "fpr": float(fprs[i]), "tpr": float(tprs[i])}
-
-
-def rates_at(is_real: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
-    """False positive and false negative rates of ``score >= threshold`` (positive = real)."""
-    called = np.asarray(score) >= threshold
-    tn, fp, fn, tp = confusion_matrix(np.asarray(is_real, dtype=bool), called, labels=[False, True]).ravel()
-    return {
-        "fpr": float(fp / (fp + tn)) if fp + tn else float("nan"),
-        "fnr": float(fn / (fn + tp)) if fn + tp else float("nan"),
-    }

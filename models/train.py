@@ -42,7 +42,7 @@ from models.checkpoints import model_class, save_checkpoint
 from models.datamodule import StampDataModule
 from models.train_options import add_train_arguments
 from pipeline import __version__
-from pipeline.stamp_store import combined_sha256, open_store
+from pipeline.store import combined_sha256, open_store
 
 log = logging.getLogger(__name__)
 #: ``check_val_every_n_epoch`` that never comes: validation only after fitting.

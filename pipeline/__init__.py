@@ -1,5 +1,15 @@
-"""stampflow pure library: FITS/alert I/O, cutouts, the stamp store, preprocessing, augmentation,
-simulation, scoring and reports. Never imports prefect or lightning (DESIGN.md)."""
+"""stampflow's pure library: one package per domain. Never imports prefect or lightning (docs/design.md).
+
+- :mod:`pipeline.io`: file formats (FITS, JPEG/PNG, catalogs), rejects, atomic writes.
+- :mod:`pipeline.store`: the HDF5 stamp store, the builder every ingest feeds, merging parts.
+- :mod:`pipeline.alerts`: ZTF and Rubin alert packets: decode, stamps, scoring, broker records.
+- :mod:`pipeline.ingest`: every source of stamps into a store plus ``rejects.csv``.
+- :mod:`pipeline.prep`: stamps to model inputs: preprocessing, batch preparation, augmentation.
+- :mod:`pipeline.scoring`: trained models applied to stamps, the ONNX Runtime fast path.
+- :mod:`pipeline.evaluation`: reports, metrics, plots.
+- :mod:`pipeline.runs`: the run manifest and summary.
+- :mod:`pipeline.simulate`: simulated galaxies, volunteers and real/bogus triplets with known truth.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -35,7 +35,7 @@ EXIT_BAD_MODEL = 2
 
 # --------------------------------------------------------------------------------------------- score
 def _score_once(args: argparse.Namespace, scorer: Scorer) -> int:
-    from pipeline.score_alerts import score_alert_files
+    from pipeline.alerts import score_alert_files
 
     report = score_alert_files(
         args.inputs,
@@ -54,7 +54,7 @@ def _score_once(args: argparse.Namespace, scorer: Scorer) -> int:
 
 
 def _score_follow(args: argparse.Namespace, scorer: Scorer) -> int:
-    from pipeline.alert_follow import FollowSettings, follow_alerts
+    from pipeline.alerts import FollowSettings, follow_alerts
 
     stop = threading.Event()
 
@@ -95,7 +95,7 @@ def _score(args: argparse.Namespace) -> int:
 
     try:
         scorer = load_alert_scorer(args.model, args.device)
-        from pipeline.score_alerts import AlertScorer
+        from pipeline.alerts import AlertScorer
 
         AlertScorer(scorer)  # refuses a model that is not real-bogus
     except (CheckpointError, ValueError, FileNotFoundError) as err:

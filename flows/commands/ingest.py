@@ -27,7 +27,7 @@ def run_ingest_flow(source, args: argparse.Namespace, chunked: bool = False):
     """Run the ingest flow (:func:`flows.ingest_flow.ingest_flow`) on ``source`` with the output options of
     ``args``; returns the :class:`IngestReport`."""
     from flows.ingest_flow import DEFAULT_CHUNK_FILES, ingest_flow
-    from pipeline.store_builder import IngestReport
+    from pipeline.store import IngestReport
 
     report = ingest_flow(
         source=source,
@@ -59,7 +59,7 @@ def _cutout(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from flows.params import CutoutSource
-    from pipeline.rejects import StampRejected
+    from pipeline.io import StampRejected
 
     def work():
         source = CutoutSource(

@@ -27,7 +27,7 @@ def _score(args: argparse.Namespace) -> int:
     from flows.score_flow import score_flow
     from models.checkpoints import CheckpointError
     from pipeline.scoring import ModelInputMismatch
-    from pipeline.stamp_store import StoreValidationError
+    from pipeline.store import StoreValidationError
 
     try:
         result = score_flow(

@@ -3,7 +3,7 @@
 The transient simulator (:mod:`pipeline.simulate.transients`) takes its ZTF-like observing conditions from
 these measurements of the 97 real ZTF triplets shipped in ``data_catalogs/samples/ztf_triplets`` (gzipped
 multi-extension FITS, SCIENCE/TEMPLATE/DIFFERENCE, pixel values in DN). NaN pixels and the blank sentinel
--3.4028235e38 are masked (:func:`pipeline.fits_io.read_stamp`) before anything is measured.
+-3.4028235e38 are masked (:func:`pipeline.io.fits.read_stamp`) before anything is measured.
 
 Per triplet (:func:`measure_triplet`):
 
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from astropy.stats import mad_std, sigma_clip
 
-from pipeline.fits_io import fits_stem, read_stamp
+from pipeline.io import fits_stem, read_stamp
 
 #: ZTF pixel scale, arcsec/pixel.
 ZTF_PIXEL_SCALE = 1.01

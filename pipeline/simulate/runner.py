@@ -20,6 +20,8 @@ import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
+from pipeline.io import atomic_path
+
 
 def object_rngs(seed: int, index: int, stream: int = 0) -> tuple[np.random.Generator, galsim.BaseDeviate]:
     """Independent random streams for object ``index`` of a run with ``seed``.
@@ -90,12 +92,10 @@ def write_fits(
     buffer = io.BytesIO()
     hdul.writeto(buffer, output_verify="exception" if verify else "ignore")
     data = buffer.getvalue()
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         if compress:
             with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0, compresslevel=6) as gz:
                 gz.write(data)
         else:
             fh.write(data)
-    os.replace(tmp, path)
     return path

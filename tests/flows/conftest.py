@@ -17,7 +17,7 @@ HITS_EXTENSIONS = ["TEMPLATE", "SCIENCE", "DIFFERENCE", "SNR"]
 def tiny_rb_model(tmp_path_factory) -> Path:
     """A Deep-HiTS checkpoint (model.ckpt + model_card.json) trained for 2 steps on 40 simulated triplets."""
     from models.train import train_model
-    from pipeline.ingest_labelled import ingest_labelled_triplets
+    from pipeline.ingest import ingest_labelled_triplets
     from pipeline.simulate.transients import simulate_transients
 
     root = tmp_path_factory.mktemp("tiny_rb")

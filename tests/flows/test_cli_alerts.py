@@ -12,9 +12,9 @@ import pytest
 
 from flows.cli import main as cli_main
 from models import alert_scoring
-from pipeline.stamp_store import open_store
+from pipeline.store import open_store
 from tests.conftest import ZTF_ALERTS
-from tests.pipeline.alert_helpers import manifest, write_ztf_checkpoint
+from tests.pipeline.alerts.alert_helpers import manifest, write_ztf_checkpoint
 
 pytestmark = pytest.mark.slow
 

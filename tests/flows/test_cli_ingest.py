@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from flows.cli import main
-from pipeline.stamp_store import open_store
+from pipeline.store import open_store
 from tests.conftest import REPO, ZTF_TRIPLETS, write_fits
 
 
@@ -99,7 +99,7 @@ def test_sigkill_mid_ingest_never_leaves_a_half_store(tmp_path):
         (folder / f"s{i:05d}.fits").write_bytes(data)
     out = tmp_path / "run" / "stamps.h5"
     code = (
-        "import sys; from pipeline.ingest_fits import ingest_fits; "
+        "import sys; from pipeline.ingest.fits_stamps import ingest_fits; "
         f"ingest_fits([{str(folder)!r}], {str(out)!r}, compression='gzip', chunk_rows=16)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
@@ -122,7 +122,7 @@ def test_sigkill_mid_ingest_never_leaves_a_half_store(tmp_path):
     else:
         assert partial.exists()  # the half-written file stays under its hidden temporary name
     # a rerun completes, and clears the dead writer's partial file
-    from pipeline.ingest_fits import ingest_fits
+    from pipeline.ingest import ingest_fits
 
     report = ingest_fits([folder], out)
     assert report.n_ingested == 4000

@@ -14,8 +14,8 @@ from astropy.table import Table
 from flows.cli import main as cli_main
 from models.checkpoints import load_checkpoint
 from models.train import train_model
-from pipeline.stamp_store import StampStoreWriter, open_store
-from tests.pipeline.scoring_helpers import gz_fractions, ztf_like_ids
+from pipeline.store import StampStoreWriter, open_store
+from tests.pipeline.scoring.scoring_helpers import gz_fractions, ztf_like_ids
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,9 @@ def test_score_and_report_a_trained_checkpoint(trained, tmp_path, capsys):
         bogus = card["output_names"].index("bogus")
         np.testing.assert_allclose(table["rb"], 1 - expected[:, bogus], atol=1e-5)
         threshold = card.get("threshold", 0.5)
-        assert list(table["label"]) == list(np.where(1 - expected[:, bogus] >= threshold, "real", "bogus"))
+        # The label is the threshold applied to the published rb (the fast path may differ from eager
+        # PyTorch by ~1e-6, which can flip a score that sits on the threshold).
+        assert list(table["label"]) == list(np.where(np.asarray(table["rb"]) >= threshold, "real", "bogus"))
         assert table["flag_masked"].tolist() == [i == 5 for i in range(len(table))]
         assert table["candid"].dtype == np.int64
     else:

@@ -25,9 +25,8 @@ from flows.params import AlertSource, FitsSource, TrainParams
 from flows.serve import DeploymentSpec, load_specs, to_deployment
 from flows.train_flow import last_json_object, train_command
 from models.train_options import add_train_arguments
-from pipeline.ingest_alerts import ingest_alerts
-from pipeline.ingest_fits import ingest_fits
-from pipeline.stamp_store import open_store
+from pipeline.ingest import ingest_alerts, ingest_fits
+from pipeline.store import open_store
 from tests.conftest import ZTF_TRIPLETS
 
 ZTF_EXTENSIONS = ["SCIENCE", "TEMPLATE", "DIFFERENCE"]

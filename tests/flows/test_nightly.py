@@ -11,8 +11,8 @@ from astropy.table import Table
 
 from flows.nightly import nightly_flow
 from flows.params import FitsSource
-from pipeline.rejects import REASONS
-from pipeline.stamp_store import open_store
+from pipeline.io import REASONS
+from pipeline.store import open_store
 from tests.flows.conftest import HITS_EXTENSIONS, copy_night
 from tests.flows.prefect_api import artifact_markdown, artifact_table, task_run_states
 

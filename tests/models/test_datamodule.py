@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from models.datamodule import BlockBatchSampler, StampDataModule, assign_splits, load_splits
-from pipeline.stamp_store import StampStoreWriter, open_store
+from pipeline.store import StampStoreWriter, open_store
 
 RB_CHANNELS = ["template", "science", "difference", "snr"]
 

@@ -33,9 +33,8 @@ from models.morphology import (
 )
 from models.train import main as train_main
 from models.train import train_model
-from pipeline.augment import dihedral
-from pipeline.preprocess import center_crop, crop_and_downsample
-from pipeline.stamp_store import StampStoreWriter
+from pipeline.prep import center_crop, crop_and_downsample, dihedral
+from pipeline.store import StampStoreWriter
 
 QUESTION_METRICS = [f"rmse_q{k}" for k in range(1, 12)]
 
@@ -314,6 +313,7 @@ def test_training_writes_a_checkpoint_and_model_card_and_is_reproducible(gz_stor
     assert other.metrics["test/rmse"] != a.metrics["test/rmse"]
 
 
+@pytest.mark.prefect
 def test_stampflow_train_morphology_writes_checkpoint_and_card(gz_store, tmp_path, capsys):
     out = tmp_path / "cli"
     argv = ["train", "morphology", "--store", str(gz_store), "--preset", "small", "--max-epochs", "1"]
@@ -384,6 +384,7 @@ def test_a_step_budget_is_reproducible_and_reports_wall_and_cpu_time(gz_store, t
     assert a.fit_cpu_seconds > 0 and a.fit_seconds > 0
 
 
+@pytest.mark.prefect
 def test_the_training_command_takes_a_cpu_time_limit_and_a_step_limit(gz_store, tmp_path, capsys):
     """``python -m models.train`` (what ``stampflow train`` runs) with ``--max-cpu-minutes`` / ``--max-steps``."""
     base = [

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from flows.cli import main
 
 
+@pytest.mark.prefect
 def test_simulate_transients_cli_writes_fits_and_labels(tmp_path, capsys):
     out = tmp_path / "ztf"
     rc = main(
@@ -38,6 +40,7 @@ def test_simulate_transients_cli_writes_fits_and_labels(tmp_path, capsys):
     assert len(list(out.glob("*.fits.gz"))) == 5
 
 
+@pytest.mark.prefect
 def test_simulate_galaxies_cli_writes_cubes_and_catalogs(tmp_path, capsys):
     out = tmp_path / "gz"
     rc = main(
@@ -66,6 +69,7 @@ def test_simulate_galaxies_cli_writes_cubes_and_catalogs(tmp_path, capsys):
     assert json.loads((out / "simulation.json").read_text())["imaging"]["size"] == 41
 
 
+@pytest.mark.prefect
 def test_simulate_without_a_target_prints_help(capsys):
     assert main(["simulate"]) == 2
     assert "galaxies" in capsys.readouterr().out

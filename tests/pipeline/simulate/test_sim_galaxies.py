@@ -11,7 +11,7 @@ from astropy.stats import mad_std
 from PIL import Image
 
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, tree_violations
-from pipeline.fits_io import header_pixel_scale, read_stamp
+from pipeline.io import header_pixel_scale, read_stamp
 from pipeline.simulate.galaxies import GalaxyImaging, simulate_galaxies, simulate_galaxy
 
 IMAGING = GalaxyImaging()
@@ -124,7 +124,7 @@ def test_image_size_and_pixel_scale_are_options():
 
 def test_simulated_catalog_and_images_ingest_with_no_rejects_at_the_default_tolerance(tmp_path):
     """The written CSV keeps enough digits for the tree checks of the Kaggle reader (tol 1e-6)."""
-    from pipeline.galaxy_zoo_ingest import ingest_galaxy_zoo
+    from pipeline.ingest import ingest_galaxy_zoo
 
     simulate_galaxies(12, tmp_path / "sim", seed=5, workers=1)
     report = ingest_galaxy_zoo(

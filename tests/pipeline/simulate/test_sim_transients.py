@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from pipeline.fits_io import header_pixel_scale, read_stamp
+from pipeline.io import header_pixel_scale, read_stamp
 from pipeline.simulate.transients import (
     KINDS,
     REAL_KINDS,

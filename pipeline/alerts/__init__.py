@@ -1,0 +1,42 @@
+"""Survey alert packets (ZTF every schema version, Rubin lsst.v9/v10): decoding, stamps, scoring and
+broker output.
+
+- :mod:`pipeline.alerts.avro`: Avro object containers split into packets, with errors per packet.
+- :mod:`pipeline.alerts.decode`: packets to :class:`Alert` records and cutout triplets, in parallel.
+- :mod:`pipeline.alerts.cutouts`: the gzipped FITS cutouts of a packet to pixels and masks.
+- :mod:`pipeline.alerts.stamps`: a triplet brought to the model's stamp size.
+- :mod:`pipeline.alerts.scoring`: alert files or a DataFrame of packets scored straight to a catalog.
+- :mod:`pipeline.alerts.follow`: a folder followed as files land, each alert scored exactly once.
+- :mod:`pipeline.alerts.broker`: one classification record per alert (Avro with the published schema, JSON).
+"""
+
+from pipeline._lazy import lazy_exports
+
+#: name -> submodule that defines it
+_EXPORTS = {
+    "read_header": "avro",
+    "read_classifications": "broker",
+    "utc_now": "broker",
+    "decode_cutout": "cutouts",
+    "fits_bytes": "cutouts",
+    "simple_primary_layout": "cutouts",
+    "Alert": "decode",
+    "AlertDecoder": "decode",
+    "decode_alert_bytes": "decode",
+    "decode_alert_file": "decode",
+    "expand_alert_inputs": "decode",
+    "is_alert_name": "decode",
+    "read_alerts": "decode",
+    "FollowSettings": "follow",
+    "FollowState": "follow",
+    "STATE_NAME": "follow",
+    "StabilityWatcher": "follow",
+    "alert_batch_writer": "follow",
+    "follow_alerts": "follow",
+    "AlertScorer": "scoring",
+    "score_alert_files": "scoring",
+    "score_alert_frame": "scoring",
+    "conform": "stamps",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

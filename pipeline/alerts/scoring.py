@@ -1,0 +1,481 @@
+"""Score alert packets directly, without a stamp store: files -> scored catalog + broker records.
+
+The latency path of the alert stream: packets are decoded (:mod:`pipeline.alerts.decode`, optionally in worker
+processes), their stamps brought to the model's stamp size (:func:`pipeline.alerts.stamps.conform`: ZTF
+CCD-edge stamps padded with the candidate centred, padding masked) and scored in micro-batches by the
+:class:`pipeline.scoring.scorer.Scorer` of a real-bogus model (prepared exactly as in training). One run writes a
+folder (:class:`AlertOutputs`):
+
+- ``scored.parquet``: one row per scored alert: ``source`` (``path#index``), the alert's columns verbatim
+  (:data:`data_catalogs.alert_schemas.ALERT_COLUMNS`; the packet's own ``rb``/``rbversion`` become
+  ``rb_input``/``rbversion_input`` because the model's score takes ZTF's names), ``p_<class>``, ``rb``,
+  ``label``, ``rbversion``, ``n_masked``, ``flag_masked``, ``model_name``, ``model_version``, ``scored_at``
+  (ISO 8601 UTC); units, descriptions and the model's meta kept (:mod:`pipeline.io.catalogs`);
+- ``classifications.avro`` (and ``classifications.jsonl`` on request): one broker record per alert
+  (:mod:`pipeline.alerts.broker`);
+- ``rejects.csv``: packets that could not be scored, with their reason;
+- ``summary.json``: counts (``n_inputs = n_scored + n_rejected``), reasons, model, timings.
+
+:func:`score_alert_frame` scores a pandas DataFrame of packets whose cutouts are in columns (Fink's column
+names), for a Spark pandas UDF.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from data_catalogs.alert_schemas import (
+    ALERT_COLUMNS,
+    CUTOUT_FIELDS,
+    AlertSchemaError,
+    alert_row,
+    column_descriptions,
+    column_units,
+)
+from pipeline.alerts.broker import BrokerWriter, classification_records, utc_now
+from pipeline.alerts.cutouts import decode_cutout
+from pipeline.alerts.decode import Alert, AlertDecoder, DecodedFile, Reject, expand_alert_inputs
+from pipeline.alerts.stamps import conform
+from pipeline.io import CommitOnSuccess, ParquetTableWriter, RejectLog, StampRejected, write_text
+from pipeline.scoring import Scorer, StampBatch
+
+log = logging.getLogger(__name__)
+
+#: Alerts scored per model call (a ZTF night's micro-batch; memory ~ 100 MB at 63x63).
+DEFAULT_BATCH_ALERTS = 1024
+SCORED_NAME = "scored.parquet"
+REJECTS_NAME = "rejects.csv"
+SUMMARY_NAME = "summary.json"
+DEFAULT_STAMP_SHAPE = (63, 63)
+
+
+def alert_catalog(alerts: Sequence[Alert]) -> pd.DataFrame:
+    """``source`` + :data:`ALERT_COLUMNS` of alerts as a typed DataFrame (str, int64, float64)."""
+    data: dict[str, np.ndarray] = {"source": np.array([a.source for a in alerts], dtype=object)}
+    for name, (kind, _, _) in ALERT_COLUMNS.items():
+        dtype = object if kind == "str" else (np.int64 if kind == "int" else np.float64)
+        data[name] = np.array([a.row[name] for a in alerts], dtype=dtype)
+    return pd.DataFrame(data)
+
+
+class AlertScorer:
+    """A real-bogus :class:`Scorer` applied to decoded alerts.
+
+    Args:
+        scorer: the model and its card (task ``realbogus``).
+        stamp_shape: ``(H, W)`` the stamps are brought to (default: the card's ``stamp_shape``, else 63x63).
+    """
+
+    def __init__(self, scorer: Scorer, stamp_shape: tuple[int, int] | None = None):
+        if scorer.task != "realbogus":
+            raise ValueError(
+                f"alerts are scored with real-bogus models; {scorer.model_name!r} is a {scorer.task} model"
+            )
+        self.scorer = scorer
+        card_shape = scorer.card.get("stamp_shape")
+        self.stamp_shape = tuple(
+            stamp_shape or (card_shape and tuple(int(v) for v in card_shape)) or DEFAULT_STAMP_SHAPE
+        )
+        self.class_names = list(scorer.output_names)
+
+    @property
+    def classifier_name(self) -> str:
+        return self.scorer.model_name
+
+    @property
+    def classifier_version(self) -> str:
+        return self.scorer.model_version
+
+    def stamps(self, alerts: Sequence[Alert]) -> tuple[np.ndarray, np.ndarray, list[Alert], list[Reject]]:
+        """``(stamps (B, 3, H, W), mask, kept alerts, rejects)``: alerts conformed to the stamp size."""
+        planes, masks, kept, rejects = [], [], [], []
+        for alert in alerts:
+            try:
+                pixels, mask = conform(alert.pixels, alert.mask, self.stamp_shape, alert.row, alert.source)
+            except StampRejected as err:
+                rejects.append(Reject(alert.source, err.reason, str(err)))
+                continue
+            planes.append(pixels)
+            masks.append(mask)
+            kept.append(alert)
+        h, w = self.stamp_shape
+        if not planes:
+            return np.zeros((0, 3, h, w), np.float32), np.zeros((0, 3, h, w), bool), kept, rejects
+        return np.stack(planes), np.stack(masks), kept, rejects
+
+    def columns(
+        self, alerts: Sequence[Alert], scored_at: datetime
+    ) -> tuple[dict[str, np.ndarray], list[Reject]]:
+        """Scored-catalog columns of a micro-batch of alerts (module docstring) and the alerts refused."""
+        stamps, mask, kept, rejects = self.stamps(alerts)
+        cols = self.scorer.columns(StampBatch(stamps, mask, alert_catalog(kept)))
+        cols.pop("store_row", None)
+        cols["scored_at"] = np.full(len(kept), scored_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), dtype=object)
+        return cols, rejects
+
+    def records(self, cols: Mapping[str, np.ndarray], scored_at: datetime) -> list[dict[str, Any]]:
+        """Broker records of scored columns."""
+        return classification_records(
+            cols, self.class_names, self.classifier_name, self.classifier_version, scored_at
+        )
+
+    @property
+    def units(self) -> dict[str, str]:
+        return {**column_units(), **self.scorer.units}
+
+    @property
+    def descriptions(self) -> dict[str, str]:
+        d = {**column_descriptions(), **self.scorer.descriptions}
+        d["source"] = "Alert file and 0-based packet index (path#index)"
+        d["rb_input"] = "rb of the packet: ZTF's random-forest real-bogus score"
+        d["rbversion_input"] = "rbversion of the packet"
+        d["scored_at"] = "When the alert was scored (ISO 8601, UTC)"
+        return d
+
+
+@dataclass
+class AlertScoreReport:
+    """What a scoring run (or one follow batch) did. ``n_inputs == n_scored + n_rejected`` always."""
+
+    folder: str
+    n_inputs: int = 0
+    n_scored: int = 0
+    n_rejected: int = 0
+    n_files: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    model_name: str = ""
+    model_version: str = ""
+    outputs: list[str] = field(default_factory=list)
+    decode_seconds: float = 0.0
+    score_seconds: float = 0.0
+    seconds: float = 0.0
+    alerts_per_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for logs and the console."""
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.reject_reasons.items())) or "none"
+        return (
+            f"inputs={self.n_inputs} scored={self.n_scored} rejected={self.n_rejected} (reasons: {reasons}) "
+            f"model={self.model_name} {self.model_version} out={self.folder} in {self.seconds:.2f}s "
+            f"({self.alerts_per_s:.0f} alerts/s)"
+        )
+
+
+class AlertOutputs(CommitOnSuccess):
+    """The output folder of one run or batch: ``scored.parquet``, ``classifications.avro`` (+ ``.jsonl``),
+    ``rejects.csv``, ``summary.json``; each file appears under its final name only when complete.
+
+    Args:
+        folder: where to write (created).
+        alert_scorer: the scorer (units, descriptions, meta, broker fields).
+        jsonl: also write ``classifications.jsonl``.
+        meta: extra table meta for the Parquet catalog.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        alert_scorer: AlertScorer,
+        *,
+        jsonl: bool = False,
+        meta: Mapping[str, Any] | None = None,
+    ):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.alert_scorer = alert_scorer
+        self.rejects = RejectLog()
+        self.report = AlertScoreReport(
+            str(self.folder),
+            model_name=alert_scorer.classifier_name,
+            model_version=alert_scorer.classifier_version,
+        )
+        table_meta = {**alert_scorer.scorer.meta, "input": "alert packets", **(meta or {})}
+        self._parquet = ParquetTableWriter(
+            self.folder / SCORED_NAME, alert_scorer.units, alert_scorer.descriptions, table_meta
+        )
+        self._broker = BrokerWriter(
+            self.folder,
+            jsonl=jsonl,
+            metadata={
+                "classifier_name": alert_scorer.classifier_name,
+                "classifier_version": alert_scorer.classifier_version,
+            },
+        )
+        self._t0 = time.perf_counter()
+
+    def reject(self, rejects: Iterable[Reject]) -> None:
+        """Record packets that are not scored."""
+        for r in rejects:
+            self.rejects.add(r.source, r.reason, r.error)
+            self.report.n_rejected += 1
+            self.report.n_inputs += 1
+
+    def score(self, alerts: Sequence[Alert]) -> None:
+        """Score one micro-batch of alerts and append it to every output."""
+        if not alerts:
+            return
+        t0 = time.perf_counter()
+        scored_at = utc_now()
+        cols, rejects = self.alert_scorer.columns(alerts, scored_at)
+        self.reject(rejects)
+        n = len(cols["candid"])
+        if n:
+            self._parquet.write(cols)
+            self._broker.write(self.alert_scorer.records(cols, scored_at))
+        self.report.n_scored += n
+        self.report.n_inputs += n
+        self.report.score_seconds += time.perf_counter() - t0
+
+    def close(self) -> AlertScoreReport:
+        """Finish every file (an empty catalog when nothing was scored) and write ``summary.json``."""
+        if self._parquet.n_rows == 0:  # the Parquet writer needs one chunk, even an empty one
+            empty, _ = self.alert_scorer.columns([], utc_now())
+            self._parquet.write(empty)
+        outputs = [
+            self._parquet.close(),
+            *self._broker.close(),
+            self.rejects.write(self.folder / REJECTS_NAME),
+        ]
+        report = self.report
+        report.reject_reasons = self.rejects.counts()
+        report.seconds = round(time.perf_counter() - self._t0, 4)
+        report.alerts_per_s = round(report.n_inputs / report.seconds, 1) if report.seconds > 0 else 0.0
+        report.decode_seconds = round(report.decode_seconds, 4)
+        report.score_seconds = round(report.score_seconds, 4)
+        report.outputs = [str(p) for p in (*outputs, self.folder / SUMMARY_NAME)]
+        summary = self.folder / SUMMARY_NAME
+        write_text(summary, json.dumps(report.to_dict(), indent=2) + "\n")
+        return report
+
+    def abort(self) -> None:
+        """Drop every partial file (final names untouched)."""
+        self._parquet.abort()
+        self._broker.abort()
+
+
+def score_decoded(
+    decoded_files: Iterable[DecodedFile], outputs: AlertOutputs, *, batch_alerts: int = DEFAULT_BATCH_ALERTS
+) -> AlertScoreReport:
+    """Score decoded files into ``outputs`` in micro-batches of ``batch_alerts`` (not closed here)."""
+    batch: list[Alert] = []
+    report = outputs.report
+    iterator: Iterator[DecodedFile] = iter(decoded_files)
+    while True:
+        t0 = time.perf_counter()
+        decoded = next(iterator, None)
+        report.decode_seconds += time.perf_counter() - t0
+        if decoded is None:
+            break
+        report.n_files += 1
+        outputs.reject(decoded.rejects)
+        batch.extend(decoded.alerts)
+        if len(batch) >= batch_alerts:
+            outputs.score(batch[:batch_alerts])
+            batch = batch[batch_alerts:]
+    while batch:
+        outputs.score(batch[:batch_alerts])
+        batch = batch[batch_alerts:]
+    return report
+
+
+def score_alert_files(
+    inputs: Sequence[str | os.PathLike],
+    scorer: Scorer,
+    out: str | os.PathLike,
+    *,
+    jsonl: bool = False,
+    batch_alerts: int = DEFAULT_BATCH_ALERTS,
+    workers: int = 1,
+    stamp_shape: tuple[int, int] | None = None,
+    progress: bool = False,
+) -> AlertScoreReport:
+    """Score alert files and folders with a real-bogus model into the folder ``out`` (module docstring).
+
+    Args:
+        inputs: Avro files and/or folders (searched recursively for ``*.avro``).
+        scorer: the model and card (``Scorer(module, card, device)``; loading is the caller's job).
+        out: output folder.
+        jsonl: also write ``classifications.jsonl``.
+        batch_alerts: alerts per model call.
+        workers: processes decoding packets (:class:`pipeline.alerts.decode.AlertDecoder`).
+        stamp_shape: stamp size (default the card's).
+        progress: show a progress bar (files).
+    """
+    alert_scorer = AlertScorer(scorer, stamp_shape)
+    files = expand_alert_inputs(inputs)
+    with AlertDecoder(workers) as decoder:
+        outputs = AlertOutputs(out, alert_scorer, jsonl=jsonl)
+        try:
+            decoded = tqdm(
+                decoder.decode(files),
+                total=len(files),
+                desc="score alerts",
+                unit="file",
+                disable=not progress,
+            )
+            score_decoded(decoded, outputs, batch_alerts=batch_alerts)
+        except BaseException:
+            outputs.abort()
+            raise
+        report = outputs.close()
+    log.info(report.summary())
+    return report
+
+
+# --------------------------------------------------------------------------------------------- frames
+def _cell_bytes(value: Any) -> bytes | None:
+    """Cutout bytes from a frame cell: bytes, a ``{fileName, stampData}`` struct (dict), or None."""
+    if isinstance(value, Mapping):
+        value = value.get("stampData")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value) if len(value) else None
+    if isinstance(value, np.ndarray) and value.dtype == np.uint8:
+        return value.tobytes() if value.size else None
+    return None
+
+
+def _frame_column(frame: pd.DataFrame, field: str) -> pd.Series | None:
+    for name in (field, f"{field}.stampData", f"{field}_stampData"):
+        if name in frame.columns:
+            return frame[name]
+    return None
+
+
+_RECORD_COLUMNS = (
+    "objectId",
+    "candid",
+    "schemavsn",
+    "candidate",
+    "diaSourceId",
+    "diaSource",
+    "lsst_schema_version",
+)
+
+
+def _frame_row(frame: pd.DataFrame, i: int, label: str) -> dict[str, Any]:
+    """The alert row of frame row ``i``: from its ``candidate`` (ZTF) or ``diaSource`` (Rubin) struct when the
+    frame has one, else only ``objectId``/``candid``."""
+    record = {c: frame[c].iloc[i] for c in _RECORD_COLUMNS if c in frame.columns}
+    family = next(
+        (
+            f
+            for f, key in (("ztf", "candidate"), ("rubin", "diaSource"))
+            if isinstance(record.get(key), Mapping)
+        ),
+        None,
+    )
+    if family is not None:
+        try:
+            return alert_row(record, family)
+        except AlertSchemaError as err:
+            raise StampRejected("unknown_schema", f"{label}: {err}") from err
+    row = {
+        name: {"str": "", "int": -1, "float": np.nan}[kind] for name, (kind, _, _) in ALERT_COLUMNS.items()
+    }
+    row["diff_sign"] = 0
+    for name in ("objectId", "candid"):
+        if name in record and record[name] is not None:
+            row[name] = str(record[name]) if name == "objectId" else int(record[name])
+    return row
+
+
+def _frame_alert(frame: pd.DataFrame, i: int, label: str, cutouts: list[pd.Series]) -> Alert:
+    """Frame row ``i`` as an :class:`Alert`."""
+    planes, masks = [], []
+    for field_name, column in zip(CUTOUT_FIELDS, cutouts, strict=True):
+        data = _cell_bytes(column.iloc[i])
+        if data is None:
+            raise StampRejected("no_cutouts", f"{label}: no {field_name} stamp")
+        pixels, mask = decode_cutout(data, f"{label}:{field_name}")
+        planes.append(pixels)
+        masks.append(mask)
+    if len({p.shape for p in planes}) != 1:
+        raise StampRejected(
+            "bad_dimensions", f"{label}: the cutouts differ in shape {[p.shape for p in planes]}"
+        )
+    row = _frame_row(frame, i, label)
+    row["cutout_height"], row["cutout_width"] = planes[0].shape
+    return Alert(label, row, np.stack(planes), np.stack(masks))
+
+
+def score_alert_frame(
+    frame: pd.DataFrame, scorer: Scorer, *, stamp_shape: tuple[int, int] | None = None
+) -> pd.DataFrame:
+    """Score a frame of alert packets, one output row per input row (same index), for Spark pandas UDFs.
+
+    Args:
+        frame: one row per alert with the cutouts in columns ``cutoutScience``, ``cutoutTemplate``,
+            ``cutoutDifference`` (Fink's names; also ``cutoutScience.stampData``), each cell the cutout's
+            bytes (gzipped FITS for ZTF, plain FITS for Rubin) or a struct/dict with ``stampData``.
+            ``objectId``, ``candid`` and a ``candidate`` struct (``xpos``, ``ypos``, ``isdiffpos``, ...) are
+            used where present.
+        scorer: the real-bogus model and card.
+        stamp_shape: stamp size (default the card's).
+
+    Returns:
+        A DataFrame with the frame's index: ``objectId``, ``candid``, ``rb`` (NaN when not scored),
+        ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version``, ``n_masked``, ``reason`` and
+        ``error`` ('' when scored: a row that cannot be scored is kept, with its reason).
+    """
+    alert_scorer = AlertScorer(scorer, stamp_shape)
+    missing = [f for f in CUTOUT_FIELDS if _frame_column(frame, f) is None]
+    if missing:
+        raise KeyError(f"the frame has no cutout columns {missing}; it has {list(frame.columns)}")
+    cutouts = [_frame_column(frame, f) for f in CUTOUT_FIELDS]
+    n = len(frame)
+    names = [f"p_{c}" for c in alert_scorer.class_names]
+    out = pd.DataFrame(
+        {
+            "objectId": np.full(n, "", dtype=object),
+            "candid": np.full(n, -1, np.int64),
+            "rb": np.full(n, np.nan, np.float32),
+            **{name: np.full(n, np.nan, np.float32) for name in names},
+            "label": np.full(n, "", dtype=object),
+            "classifier_name": alert_scorer.classifier_name,
+            "classifier_version": alert_scorer.classifier_version,
+            "n_masked": np.full(n, -1, np.int32),
+            "reason": np.full(n, "", dtype=object),
+            "error": np.full(n, "", dtype=object),
+        },
+        index=frame.index,
+    )
+    alerts, positions = [], []
+    for i in range(n):
+        label = f"row {i}"
+        try:
+            alert = _frame_alert(frame, i, label, cutouts)
+        except StampRejected as err:
+            out.iloc[i, out.columns.get_loc("reason")] = err.reason
+            out.iloc[i, out.columns.get_loc("error")] = str(err)
+            continue
+        alerts.append(alert)
+        positions.append(i)
+        out.iloc[i, out.columns.get_loc("objectId")] = alert.row["objectId"]
+        out.iloc[i, out.columns.get_loc("candid")] = alert.row["candid"]
+    by_label = dict(zip((a.source for a in alerts), positions, strict=True))
+    for start in range(0, len(alerts), DEFAULT_BATCH_ALERTS):
+        batch = alerts[start : start + DEFAULT_BATCH_ALERTS]
+        cols, rejects = alert_scorer.columns(batch, utc_now())
+        for r in rejects:
+            i = by_label[r.source]
+            out.iloc[i, out.columns.get_loc("reason")] = r.reason
+            out.iloc[i, out.columns.get_loc("error")] = r.error
+        rows = [by_label[s] for s in cols["source"]]
+        for name in ("rb", *names, "label", "n_masked"):
+            out.iloc[rows, out.columns.get_loc(name)] = cols[name]
+    return out

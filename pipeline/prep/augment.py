@@ -1,0 +1,541 @@
+"""Seeded stamp augmentation in torch, on whole batches ``(N, C, H, W)`` float32 on any device.
+
+Building blocks (each takes its random draws from a ``torch.Generator`` on the tensor's device):
+
+- exact dihedral transforms (:func:`dihedral`, :func:`inverse_dihedral`): the 8 symmetries of the square,
+  a pure pixel permutation (no interpolation), so ``inverse_dihedral(dihedral(x, k), k) == x`` bit for bit;
+- one bilinear affine warp per stamp (:func:`affine_warp`) for rotation by any angle, sub-pixel shifts,
+  log-uniform zoom and flips; exact flips (:func:`random_flips`) and exact integer shifts
+  (:func:`integer_shift`) when no interpolation is wanted;
+- Gaussian noise at a multiple of each stamp channel's own robust (MAD) sigma (:func:`add_gaussian_noise`),
+  Poisson-like noise (:func:`add_poisson_noise`), log-uniform brightness scaling, and Krizhevsky/Dieleman
+  colour perturbation along the principal components of the pixel colours (:func:`fit_color_pca`,
+  :func:`color_perturb`).
+
+:class:`AugmentConfig` (a JSON-able dataclass; everything off by default) selects and parameterises them,
+:func:`augment_preset` gives the ``morphology`` and ``realbogus`` presets, and :class:`Augmenter` applies a
+config: geometric transforms first (the same one to every channel of a stamp, so template, science and
+difference stay aligned), then photometric ones. The same config, seed and input give the same output.
+
+Label preservation (:data:`LABEL_PRESERVING`):
+
+- **Real-bogus** (``real``): every transform of the ``realbogus`` preset keeps the label. A point source
+  stays a point source under the 8 dihedral symmetries, flips, rotations and small shifts (the candidate
+  stays at the centre to within the shift); artefacts (bad columns, cosmic rays, subtraction dipoles) stay
+  artefacts when rotated or mirrored. Added noise should stay small (the preset adds 25 % of the stamp's
+  own sigma, +3 % in quadrature) so faint reals stay visible. Zoom changes the PSF width in pixels, a cue
+  for real vs bogus, so it is only approximately label-preserving and off in the preset.
+- **Morphology** (the 37 Galaxy Zoo 2 / Kaggle cumulative vote fractions): rotations and flips are exact
+  symmetries of the answers. No question asks for an orientation, and a mirror image only reverses the
+  winding direction of spiral arms (clockwise vs anticlockwise), which Galaxy Zoo 1 asked but the GZ2
+  decision tree of the Kaggle challenge does not (Q10 asks arm tightness, Q11 arm count, both unchanged by a
+  mirror), so flips preserve all 37 labels. Shifts of a few pixels keep the galaxy centred (Dieleman limited
+  them for that reason) and are preserved. Zoom (1/1.3..1.3) preserves shape questions (roundness, bulge,
+  bar, arms, edge-on) but not the apparent size, which voters may use implicitly; Dieleman found it helped,
+  so it is treated as approximately label-preserving. Brightness/colour perturbation and noise are
+  approximately preserving: they can hide or show faint features (Q1 smooth vs features, Q6 odd), so keep
+  them small.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pipeline.prep.preprocess import as_batch, robust_sigma
+
+PADDING_MODES = ("zeros", "border", "reflection")
+
+#: For each task, how each augmentation relates to the labels ("exact", "approximate"); see module docstring.
+LABEL_PRESERVING: dict[str, dict[str, str]] = {
+    "realbogus": {
+        "dihedral": "exact",
+        "flip": "exact",
+        "rotate": "exact",
+        "shift": "exact (small shifts keep the candidate centred)",
+        "zoom": "approximate (changes the PSF width in pixels)",
+        "noise": "exact for small noise",
+        "poisson": "exact for small noise",
+        "brightness": "exact",
+        "color_pca": "approximate",
+    },
+    "morphology": {
+        "dihedral": "exact",
+        "flip": "exact (GZ2 answers do not encode spiral handedness)",
+        "rotate": "exact",
+        "shift": "exact for a few pixels",
+        "zoom": "approximate (shape answers unchanged, apparent size changes)",
+        "noise": "approximate (can hide faint features)",
+        "poisson": "approximate (can hide faint features)",
+        "brightness": "approximate",
+        "color_pca": "approximate",
+    },
+}
+
+# --------------------------------------------------------------------------------------------- dihedral
+#: Inverse of dihedral element k: rotations r -> -r, flip-then-rotate elements are their own inverse.
+DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
+
+
+def _dihedral_one(x: Tensor, k: int) -> Tensor:
+    """Element ``k`` of D4: ``rot90^(k % 4)(flip_lr^(k // 4)(x))``."""
+    if k >= 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+
+def _dihedral_index(size: int, device: torch.device) -> Tensor:
+    """``(8, size * size)`` int64: output pixel -> input pixel for the 8 dihedral elements."""
+    grid = torch.arange(size * size, device=device).reshape(1, 1, size, size)
+    return torch.cat([_dihedral_one(grid, k).reshape(1, -1) for k in range(8)])
+
+
+def dihedral(x: Tensor | np.ndarray, k: int | Tensor) -> Tensor:
+    """Apply dihedral element(s) ``k`` (0-3: rotation by ``k * 90`` deg counter-clockwise; 4-7: mirror
+    left-right then rotate by ``(k - 4) * 90``) exactly, as a pixel permutation.
+
+    Args:
+        x: ``(N, C, S, S)`` square stamps.
+        k: one int for the whole batch, or ``(N,)`` int64, one element per stamp.
+
+    Returns:
+        ``(N, C, S, S)`` float32, values moved, never interpolated.
+    """
+    t = as_batch(x)
+    if isinstance(k, int):
+        return _dihedral_one(t, k % 8)
+    n, c, h, w = t.shape
+    if h != w:
+        raise ValueError(f"dihedral transforms need square stamps, got {(h, w)}")
+    k = torch.as_tensor(k, device=t.device).long() % 8
+    index = _dihedral_index(h, t.device)[k]  # (N, HW)
+    return t.flatten(2).gather(2, index[:, None, :].expand(n, c, h * w)).view(n, c, h, w)
+
+
+def inverse_dihedral(x: Tensor | np.ndarray, k: int | Tensor) -> Tensor:
+    """Undo :func:`dihedral` with the same ``k``: ``inverse_dihedral(dihedral(x, k), k) == x`` exactly."""
+    inv = torch.tensor(DIHEDRAL_INVERSE)
+    if isinstance(k, int):
+        return dihedral(x, DIHEDRAL_INVERSE[k % 8])
+    k = torch.as_tensor(k).long() % 8
+    return dihedral(x, inv.to(k.device)[k])
+
+
+# ------------------------------------------------------------------------------------------- geometric
+def affine_warp(
+    x: Tensor | np.ndarray,
+    angle_deg: Tensor | None = None,
+    shift_px: Tensor | None = None,
+    zoom: Tensor | None = None,
+    flip_lr: Tensor | None = None,
+    flip_ud: Tensor | None = None,
+    padding_mode: str = "reflection",
+) -> Tensor:
+    """One bilinear warp per stamp: flip, rotate by ``angle_deg``, zoom, then shift, about the stamp centre.
+
+    Args:
+        x: ``(N, C, H, W)``.
+        angle_deg: ``(N,)`` counter-clockwise rotation in degrees (as displayed, row 0 at the top).
+        shift_px: ``(N, 2)`` shift ``(dx, dy)`` in pixels; positive moves the content right/down.
+        zoom: ``(N,)`` magnification; > 1 enlarges the content.
+        flip_lr, flip_ud: ``(N,)`` bool, mirror left-right / up-down before rotating.
+        padding_mode: value of pixels from outside the stamp: ``zeros``, ``border`` or ``reflection``.
+
+    Returns:
+        ``(N, C, H, W)`` float32.
+    """
+    t = as_batch(x)
+    n, _, h, w = t.shape
+    opts = {"device": t.device, "dtype": torch.float32}
+    a = torch.zeros(n, **opts) if angle_deg is None else torch.deg2rad(angle_deg.to(**opts))
+    s = torch.ones(n, **opts) if zoom is None else zoom.to(**opts)
+    shift = torch.zeros(n, 2, **opts) if shift_px is None else shift_px.to(**opts)
+    fx = torch.ones(n, **opts) if flip_lr is None else 1.0 - 2.0 * flip_lr.to(**opts)
+    fy = torch.ones(n, **opts) if flip_ud is None else 1.0 - 2.0 * flip_ud.to(**opts)
+    # Output pixel p (pixel units, centred) comes from input F R(-a) (p - shift) / s; the y axis points down,
+    # so a counter-clockwise rotation as displayed is R(+a) on (x, y_down) coordinates of the inverse map.
+    cos, sin = torch.cos(a) / s, torch.sin(a) / s
+    lin = torch.stack([torch.stack([cos * fx, -sin * fx], -1), torch.stack([sin * fy, cos * fy], -1)], -2)
+    # affine_grid works in normalised coordinates (x / (W/2), y / (H/2)): conjugate by that scaling.
+    half = torch.tensor([w / 2.0, h / 2.0], **opts)
+    lin_norm = lin * half[None, None, :] / half[None, :, None]
+    offset = -(lin_norm @ (shift / half)[..., None])
+    theta = torch.cat([lin_norm, offset], dim=-1)
+    grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
+    return F.grid_sample(t, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+
+
+def _padded_index(index: Tensor, size: int, padding_mode: str) -> tuple[Tensor, Tensor]:
+    """Source index inside ``[0, size)`` for possibly outside ``index``, and whether it was inside."""
+    inside = (index >= 0) & (index < size)
+    if padding_mode == "reflection":  # mirror about the pixel edge, like grid_sample(align_corners=False)
+        period = index.remainder(2 * size)
+        return torch.where(period < size, period, 2 * size - 1 - period), inside
+    return index.clamp(0, size - 1), inside
+
+
+def integer_shift(x: Tensor | np.ndarray, dx: Tensor, dy: Tensor, padding_mode: str = "reflection") -> Tensor:
+    """Shift each stamp by whole pixels, exactly (no interpolation, so the noise texture is unchanged).
+
+    Args:
+        x: ``(N, C, H, W)``.
+        dx, dy: ``(N,)`` int shifts in pixels; positive moves the content right / down.
+        padding_mode: ``zeros``, ``border`` (repeat the edge pixel) or ``reflection`` (mirror).
+
+    Returns:
+        ``(N, C, H, W)`` float32.
+    """
+    t = as_batch(x)
+    n, c, h, w = t.shape
+    ar_h, ar_w = torch.arange(h, device=t.device), torch.arange(w, device=t.device)
+    rows, rows_in = _padded_index(ar_h - dy.to(t.device).long()[:, None], h, padding_mode)
+    cols, cols_in = _padded_index(ar_w - dx.to(t.device).long()[:, None], w, padding_mode)
+    out = t.gather(2, rows[:, None, :, None].expand(n, c, h, w))
+    out = out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+    if padding_mode == "zeros":
+        out = out * (rows_in[:, None, :, None] & cols_in[:, None, None, :])
+    return out
+
+
+def random_flips(x: Tensor, generator: torch.Generator, p: float = 0.5) -> Tensor:
+    """Exact random mirrors: left-right and up-down, each with probability ``p`` per stamp."""
+    n = x.shape[0]
+    flips = torch.rand(2, n, generator=generator, device=x.device) < p
+    x = torch.where(flips[0][:, None, None, None], x.flip(-1), x)
+    return torch.where(flips[1][:, None, None, None], x.flip(-2), x)
+
+
+# ------------------------------------------------------------------------------------------ photometric
+def add_gaussian_noise(
+    x: Tensor, level: float, generator: torch.Generator, sigma: Tensor | None = None
+) -> Tensor:
+    """Add white Gaussian noise of standard deviation ``level * sigma`` to each stamp channel.
+
+    Args:
+        x: ``(N, C, H, W)``.
+        level: noise as a multiple of each channel's own noise (0.25 adds 25 %; the total noise grows by
+            ``sqrt(1 + level**2)``).
+        generator: random source on ``x.device``.
+        sigma: ``(N, C)`` noise of each stamp channel; default :func:`pipeline.prep.preprocess.robust_sigma` of ``x``.
+    """
+    if sigma is None:
+        sigma = robust_sigma(x)
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x + noise * (level * torch.nan_to_num(sigma, nan=0.0))[..., None, None]
+
+
+def add_poisson_noise(x: Tensor, gain: float, generator: torch.Generator) -> Tensor:
+    """Poisson-like (signal-dependent) noise: Gaussian of variance ``max(x, 0) / gain`` per pixel.
+
+    ``gain`` is counts per unit of ``x``: a pixel of value v has the shot noise of ``v * gain`` counts,
+    expressed back in the units of ``x``. Negative pixels get no added noise.
+    """
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x + noise * torch.sqrt(x.clamp(min=0.0) / gain)
+
+
+def fit_color_pca(x: Tensor | np.ndarray, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Principal components of the pixel colours: the covariance of the C-vectors of all pixels.
+
+    Args:
+        x: ``(N, C, H, W)`` stamps (a sample of the training set).
+        mask: optional ``(N, 1 or C, H, W)`` bool, True for pixels to leave out.
+
+    Returns:
+        ``(eigvals (C,), eigvecs (C, C))`` float32, eigenvalues (variances) in decreasing order and the
+        matching unit eigenvectors as columns.
+    """
+    t = as_batch(x)
+    colours = t.transpose(0, 1).reshape(t.shape[1], -1)
+    if mask is not None:
+        keep = ~mask.to(t.device).bool().any(dim=1).reshape(-1)
+        colours = colours[:, keep]
+    vals, vecs = torch.linalg.eigh(torch.cov(colours).double())
+    order = torch.argsort(vals, descending=True)
+    return vals[order].clamp(min=0).float(), vecs[:, order].float()
+
+
+def color_perturb(
+    x: Tensor, eigvals: Tensor, eigvecs: Tensor, sigma: float, generator: torch.Generator
+) -> Tensor:
+    """Krizhevsky et al. 2012 colour augmentation: add ``sum_i alpha_i sqrt(lambda_i) p_i`` to every pixel.
+
+    ``alpha_i ~ N(0, sigma)`` per stamp and component (Dieleman 2015: ``sigma = 0.5``). The scale along each
+    component is the colour standard deviation ``sqrt(lambda_i)`` (as in the common implementations of
+    Krizhevsky's recipe), so the shift is in pixel units whatever the data scale. Dieleman's code used only
+    the first component: pass ``eigvals[:1], eigvecs[:, :1]``.
+
+    Args:
+        x: ``(N, C, H, W)``.
+        eigvals: ``(K,)`` variances; eigvecs: ``(C, K)`` unit vectors (from :func:`fit_color_pca`).
+    """
+    vals = eigvals.to(x.device, x.dtype)
+    vecs = eigvecs.to(x.device, x.dtype)
+    alpha = (
+        torch.randn(x.shape[0], vals.shape[0], generator=generator, device=x.device, dtype=x.dtype) * sigma
+    )
+    shift = (alpha * vals.sqrt()) @ vecs.T  # (N, C)
+    return x + shift[..., None, None]
+
+
+def log_uniform(
+    n: int, lo: float, hi: float, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> Tensor:
+    """``(n,)`` samples whose log is uniform in ``[log lo, log hi]``."""
+    u = torch.rand(n, generator=generator, device=device)
+    return torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+
+
+# ----------------------------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Which augmentations to apply and how; every one is off by default. JSON-able (:meth:`to_json`).
+
+    Attributes:
+        dihedral: a random exact element of the 8 symmetries of the square per stamp.
+        flip: random mirrors left-right and up-down, each with probability 0.5.
+        rotate: rotation by an angle uniform in ``rotation_range_deg`` (bilinear).
+        rotation_range_deg: degrees.
+        shift_px: shifts uniform in ``[-shift_px, shift_px]`` pixels along x and y (0: off).
+        integer_shift: draw whole-pixel shifts and apply them exactly (only when no rotation or zoom).
+        zoom_range: ``(lo, hi)`` magnification, log-uniform; ``(1, 1)`` is off.
+        padding_mode: fill for pixels from outside the stamp: ``zeros``, ``border`` or ``reflection``.
+        noise_level: Gaussian noise of this multiple of each stamp channel's robust sigma (0: off); the sigma
+            is measured on the input stamp, before any interpolation.
+        poisson_gain: Poisson-like noise with ``gain`` counts per unit (0: off).
+        brightness_range: ``(lo, hi)`` multiplicative factor per stamp, log-uniform; ``(1, 1)`` is off.
+        color_pca_sigma: scale of Krizhevsky colour perturbation (0: off; Dieleman 0.5).
+        color_pca_components: how many principal components to perturb along (None: all; Dieleman's code: 1).
+        color_pca_eigvals, color_pca_eigvecs: fitted PCA (:func:`fit_color_pca`) as lists; when None the
+            PCA of each batch is used.
+        clip_range: clip the result to ``(lo, hi)`` (Dieleman clipped to [0, 1]); None: no clipping.
+    """
+
+    dihedral: bool = False
+    flip: bool = False
+    rotate: bool = False
+    rotation_range_deg: tuple[float, float] = (0.0, 360.0)
+    shift_px: float = 0.0
+    integer_shift: bool = False
+    zoom_range: tuple[float, float] = (1.0, 1.0)
+    padding_mode: str = "reflection"
+    noise_level: float = 0.0
+    poisson_gain: float = 0.0
+    brightness_range: tuple[float, float] = (1.0, 1.0)
+    color_pca_sigma: float = 0.0
+    color_pca_components: int | None = None
+    color_pca_eigvals: tuple[float, ...] | None = None
+    color_pca_eigvecs: tuple[tuple[float, ...], ...] | None = None
+    clip_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {self.padding_mode!r}")
+        for name in ("zoom_range", "brightness_range"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must satisfy 0 < lo <= hi, got {(lo, hi)}")
+        if self.shift_px < 0 or self.noise_level < 0 or self.poisson_gain < 0 or self.color_pca_sigma < 0:
+            raise ValueError("shift_px, noise_level, poisson_gain and color_pca_sigma must be >= 0")
+
+    @property
+    def interpolating(self) -> bool:
+        """True when a bilinear warp is needed (rotation, zoom, or non-integer shifts)."""
+        zoom = tuple(self.zoom_range) != (1.0, 1.0)
+        return self.rotate or zoom or (self.shift_px > 0 and not self.integer_shift)
+
+    @property
+    def enabled(self) -> list[str]:
+        """Names of the augmentations this config turns on, in the order they are applied."""
+        on = {
+            "dihedral": self.dihedral,
+            "flip": self.flip,
+            "rotate": self.rotate,
+            "zoom": tuple(self.zoom_range) != (1.0, 1.0),
+            "shift": self.shift_px > 0,
+            "brightness": tuple(self.brightness_range) != (1.0, 1.0),
+            "color_pca": self.color_pca_sigma > 0,
+            "noise": self.noise_level > 0,
+            "poisson": self.poisson_gain > 0,
+        }
+        return [name for name, flag in on.items() if flag]
+
+    def with_color_pca(self, eigvals: Tensor, eigvecs: Tensor) -> AugmentConfig:
+        """A copy holding a fitted colour PCA (from :func:`fit_color_pca`)."""
+        return replace(
+            self,
+            color_pca_eigvals=tuple(float(v) for v in eigvals.tolist()),
+            color_pca_eigvecs=tuple(tuple(float(v) for v in row) for row in eigvecs.tolist()),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AugmentConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise, lists become tuples."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown augmentation settings {unknown}; known: {sorted(known)}")
+
+        def tup(value: Any) -> Any:
+            return tuple(tup(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+        return cls(**{key: tup(value) for key, value in data.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> AugmentConfig:
+        return cls.from_dict(json.loads(text))
+
+
+#: Preset settings. ``morphology``: Dieleman et al. 2015 (rotation 0-360, shifts, zoom 1/1.3..1.3
+#: log-uniform, flips, colour perturbation sigma 0.5). Their +-4 px shifts are in the 424-px frame, which is
+#: downsampled 3x, so +-4/3 px on the 69x69 input this preset is for (override ``shift_px`` for other frames).
+#: ``realbogus``: the exact symmetries (dihedral), whole-pixel shifts of up to 2 px and Gaussian noise of 25 %
+#: of each stamp's own sigma. ``none``: nothing.
+AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "morphology": {
+        "rotate": True,
+        "rotation_range_deg": (0.0, 360.0),
+        "shift_px": 4.0 / 3.0,
+        "zoom_range": (1.0 / 1.3, 1.3),
+        "flip": True,
+        "color_pca_sigma": 0.5,
+        "padding_mode": "reflection",
+    },
+    "realbogus": {
+        "dihedral": True,
+        "shift_px": 2.0,
+        "integer_shift": True,
+        "noise_level": 0.25,
+        "padding_mode": "reflection",
+    },
+}
+
+
+def augment_preset(name: str, **overrides: Any) -> AugmentConfig:
+    """The :class:`AugmentConfig` of a preset (:data:`AUGMENT_PRESETS`), with settings overridden by keyword."""
+    if name not in AUGMENT_PRESETS:
+        raise ValueError(f"unknown augmentation preset {name!r}; known: {sorted(AUGMENT_PRESETS)}")
+    return AugmentConfig.from_dict({**AUGMENT_PRESETS[name], **overrides})
+
+
+# --------------------------------------------------------------------------------------------- augmenter
+class Augmenter:
+    """Apply an :class:`AugmentConfig` to batches, reproducibly.
+
+    Order: (noise sigma measured) -> dihedral -> warp (rotation, zoom, shift, flips in one bilinear
+    resampling) or exact flips and integer shifts -> brightness -> colour -> Gaussian noise -> Poisson noise
+    -> clip. The last ``n_aux`` channels (e.g. mask channels from :func:`pipeline.prep.preprocess.fill_masked`)
+    get the geometric transforms only.
+
+    Args:
+        config: what to apply.
+        seed: seed of the default generator (one per device, created on first use).
+    """
+
+    def __init__(self, config: AugmentConfig, seed: int = 0):
+        self.config = config
+        self.seed = int(seed)
+        self._generators: dict[str, torch.Generator] = {}
+
+    def generator(self, device: torch.device | str = "cpu") -> torch.Generator:
+        """The augmenter's own generator on ``device``, seeded with ``seed`` when first used."""
+        key = str(torch.device(device))
+        if key not in self._generators:
+            self._generators[key] = torch.Generator(device=key).manual_seed(self.seed)
+        return self._generators[key]
+
+    def __call__(
+        self, x: Tensor | np.ndarray, generator: torch.Generator | None = None, n_aux: int = 0
+    ) -> Tensor:
+        """Augment a batch ``(N, C, H, W) -> (N, C, H, W)`` float32.
+
+        Args:
+            x: stamps on any device.
+            generator: random source on ``x.device``; default the augmenter's own (advances on each call).
+            n_aux: number of trailing auxiliary channels that only get geometric transforms.
+        """
+        t = as_batch(x)
+        cfg = self.config
+        g = generator if generator is not None else self.generator(t.device)
+        n, c = t.shape[:2]
+        n_img = c - n_aux
+        dev = t.device
+        sigma = robust_sigma(t[:, :n_img]) if cfg.noise_level > 0 else None
+        if cfg.dihedral:
+            t = dihedral(t, torch.randint(0, 8, (n,), generator=g, device=dev))
+        if cfg.interpolating:
+            lo, hi = cfg.rotation_range_deg
+            angle = lo + (hi - lo) * torch.rand(n, generator=g, device=dev) if cfg.rotate else None
+            zoom = log_uniform(n, *cfg.zoom_range, generator=g, device=dev)
+            shift = (torch.rand(n, 2, generator=g, device=dev) * 2 - 1) * cfg.shift_px
+            flips = torch.rand(2, n, generator=g, device=dev) < 0.5 if cfg.flip else (None, None)
+            t = affine_warp(t, angle, shift, zoom, flips[0], flips[1], cfg.padding_mode)
+        else:
+            if cfg.flip:
+                t = random_flips(t, g)
+            if cfg.shift_px > 0:
+                s = math.floor(cfg.shift_px)
+                d = torch.randint(-s, s + 1, (2, n), generator=g, device=dev)
+                t = integer_shift(t, d[0], d[1], cfg.padding_mode)
+        img = t[:, :n_img]
+        if tuple(cfg.brightness_range) != (1.0, 1.0):
+            img = img * log_uniform(n, *cfg.brightness_range, generator=g, device=dev)[:, None, None, None]
+        if cfg.color_pca_sigma > 0:
+            vals, vecs = self._color_pca(img)
+            img = color_perturb(img, vals, vecs, cfg.color_pca_sigma, g)
+        if cfg.noise_level > 0:
+            img = add_gaussian_noise(img, cfg.noise_level, g, sigma)
+        if cfg.poisson_gain > 0:
+            img = add_poisson_noise(img, cfg.poisson_gain, g)
+        if cfg.clip_range is not None:
+            img = img.clamp(*cfg.clip_range)
+        return img if n_aux == 0 else torch.cat([img, t[:, n_img:]], dim=1)
+
+    def _color_pca(self, img: Tensor) -> tuple[Tensor, Tensor]:
+        cfg = self.config
+        if cfg.color_pca_eigvals is not None and cfg.color_pca_eigvecs is not None:
+            vals = torch.tensor(cfg.color_pca_eigvals, dtype=torch.float32)
+            vecs = torch.tensor(cfg.color_pca_eigvecs, dtype=torch.float32)
+        else:
+            vals, vecs = fit_color_pca(img)
+        k = cfg.color_pca_components or vals.shape[0]
+        return vals[:k], vecs[:, :k]
+
+
+def make_augmenter(augment: AugmentConfig | str | dict | None, seed: int = 0) -> Augmenter | None:
+    """An :class:`Augmenter` from a config, a preset name or a dict; None or ``"none"`` gives None."""
+    if augment is None or augment == "none":
+        return None
+    if isinstance(augment, str):
+        augment = augment_preset(augment)
+    elif isinstance(augment, dict):
+        augment = AugmentConfig.from_dict(augment)
+    return Augmenter(augment, seed) if augment.enabled else None
+
+
+def all_dihedral(x: Tensor | np.ndarray) -> Tensor:
+    """All 8 dihedral images of each stamp: ``(N, C, S, S) -> (8, N, C, S, S)`` (test-time augmentation)."""
+    t = as_batch(x)
+    return torch.stack([_dihedral_one(t, k) for k in range(8)])
+
+
+def as_generator(seed: int | Sequence[int], device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch generator seeded from an int or a sequence of ints (e.g. ``(seed, epoch, batch)``)."""
+    entropy = [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
+    return torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))

@@ -1,0 +1,544 @@
+"""Score stamps with a trained model into a scored catalog (DESIGN.md, "Scored catalog").
+
+The model is an already-loaded ``torch.nn.Module`` plus its model card (loading checkpoints is the flows
+layer's job: ``models.checkpoints.load_checkpoint``). Scoring streams: batches of stamps are read, prepared
+exactly as in training (:class:`pipeline.prep.batch.BatchPrep`, no augmentation), run through the model
+(:mod:`pipeline.scoring.fast_inference`: by default ONNX Runtime on CPU when it matches PyTorch within 1e-4, else
+PyTorch fp32 under ``torch.inference_mode``) and turned into catalog rows that are written
+out chunk by chunk (:class:`pipeline.io.catalogs.ParquetTableWriter`), so memory stays constant whatever the
+number of stamps.
+
+Output columns, in order (:meth:`Scorer.columns`):
+
+- ``store_row`` (index of the stamp in its store), then the store's catalog columns verbatim (``object_id``,
+  ``source``, ``ra``/``dec`` in deg, survey ids such as ``objectId``, ``candid``, ``GalaxyID``); a catalog
+  column whose name a score column uses is kept as ``<name>_input``.
+- **real-bogus**: ``p_<class>`` for each class of the card's ``output_names`` (calibrated probabilities, as
+  the model's ``predict_step`` gives them), ``rb`` = ``1 - p_bogus`` (ZTF's naming; the card's
+  ``bogus_class``), ``label`` (``bogus`` when ``rb`` is below the card's ``threshold``, 0.5 if absent; else
+  the most probable other class, ``real`` for two classes) and ``rbversion`` (the model version).
+- **morphology**: the 37 Kaggle cumulative vote fractions named by answer (``Q1_smooth`` .. ``Q11_cant_tell``,
+  :data:`data_catalogs.galaxy_zoo.ANSWER_LABELS`), the derived probabilities ``p_smooth``, ``p_featured``,
+  ``p_star_artifact``, ``p_edge_on``, ``p_bar``, ``p_spiral``, the derived classes ``label`` (=
+  ``morph_class``: smooth / featured / star_artifact), ``edge_on``, ``bar``, ``spiral``
+  (:mod:`pipeline.scoring.morphology_classes`).
+- ``n_masked`` (masked or NaN pixels of the stamp, all channels) and ``flag_masked`` (``n_masked > 0``):
+  such stamps are scored (masked pixels filled as in training), never dropped.
+- ``model_name``, ``model_version``.
+
+Table meta: task, model name/version, ``model_sha256`` (weights checksum), training data hash, architecture,
+threshold, preprocessing, input store and its ``source_sha256``/``config_hash``, ``code_version``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, ANSWER_LABELS, QUESTION_OF_ANSWER, QUESTIONS
+from pipeline import __version__
+from pipeline.io import ParquetTableWriter, output_format, publish_catalog, staging_parquet_path
+from pipeline.prep import PREP_KEYS, BatchPrep
+from pipeline.scoring.fast_inference import FastInference, InferenceOptions
+from pipeline.scoring.fast_inference import model_outputs as model_outputs  # re-exported: it lived here
+from pipeline.scoring.morphology_classes import (
+    BINARY_CLASSES,
+    DEFINITIONS,
+    PROBABILITY_COLUMNS,
+    derived_labels,
+)
+from pipeline.store import StampStore, open_store
+
+log = logging.getLogger(__name__)
+
+TASKS = ("realbogus", "morphology")
+#: Stamps per batch read, prepared and scored at once. On 2 CPU cores the ONNX Runtime path scores the
+#: ``ztf`` preset as fast at 256 as at 1024 and ``hits`` up to 1.3x faster at 1024 (``python -m
+#: benchmarks.suite_scoring``), and a batch of 1024 raises the peak memory by about 400 MB.
+DEFAULT_BATCH_SIZE = 256
+#: Stamps in the probe batch that sets up and checks the fast inference path (:meth:`Scorer.prepare`).
+PROBE_STAMPS = 8
+#: How far outside [0, 1] a model output may be (float rounding) before it is refused as not a probability.
+PROBABILITY_TOLERANCE = 1e-4
+#: Catalog columns put first in the scored catalog, when the store has them.
+LEADING_COLUMNS = ("object_id", "source", "ra", "dec")
+#: Units of catalog columns known by name (everything else is dimensionless or unknown).
+CATALOG_UNITS = {"ra": "deg", "dec": "deg"}
+CATALOG_DESCRIPTIONS = {
+    "store_row": "Index of the stamp in the input stamp store (0-based)",
+    "object_id": "Object identifier (rows of one object share it)",
+    "source": "Input file or packet the stamp came from",
+    "ra": "Right ascension (ICRS)",
+    "dec": "Declination (ICRS)",
+}
+
+
+class ModelInputMismatch(ValueError):
+    """The model card does not match the stamps (channels or stamp size); the message names both values."""
+
+
+@dataclass
+class StampBatch:
+    """One batch of stamps to score.
+
+    Attributes:
+        stamps: ``(B, C, H, W)`` float32 raw stamps, in store units.
+        mask: ``(B, C, H, W)`` bool (True = pixel not valid), or None when nothing is masked.
+        catalog: ``B`` rows of catalog columns carried verbatim into the scored catalog.
+        rows: ``(B,)`` int64 index of each stamp in its store (None: numbered in the order scored).
+    """
+
+    stamps: np.ndarray
+    mask: np.ndarray | None = None
+    catalog: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rows: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.stamps.shape[0])
+
+
+def iter_store_batches(
+    store: StampStore,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    columns: Sequence[str] | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[StampBatch]:
+    """Contiguous batches of rows ``[start, stop)`` of an open store, stamps with mask and catalog rows; one
+    empty batch for an empty range (so that an empty store still gives a catalog with its columns).
+
+    Args:
+        store: an open :class:`pipeline.store.stamp_store.StampStore`.
+        batch_size: stamps per batch (round it to the store's chunk rows for the fastest reads).
+        columns: catalog columns to carry (default: all, identifiers and positions first).
+        start, stop: the row range (``stop`` None: to the end).
+    """
+    if columns is None:  # identifiers and positions first, the rest as stored (alphabetical)
+        first = [c for c in LEADING_COLUMNS if c in store.catalog_columns]
+        columns = first + [c for c in store.catalog_columns if c not in first]
+    cols = list(columns)
+    missing = sorted(set(cols) - set(store.catalog_columns))
+    if missing:
+        raise KeyError(f"{store.path} has no catalog columns {missing}; it has {store.catalog_columns}")
+    stop = store.n if stop is None else stop
+    if not 0 <= start <= stop <= store.n:
+        raise ValueError(f"rows [{start}, {stop}) are outside {store.path} ({store.n} stamps)")
+    bounds = [(a, min(a + batch_size, stop)) for a in range(start, stop, batch_size)] or [(start, start)]
+    for a, b in bounds:
+        sel = slice(a, b)
+        yield StampBatch(
+            store.stamps(sel), store.mask(sel), store.catalog(sel, cols), np.arange(a, b, dtype=np.int64)
+        )
+
+
+def check_inputs(
+    card: Mapping[str, Any], channels: Sequence[str] | None, stamp_shape: Sequence[int], source: str
+) -> None:
+    """Refuse stamps that differ from what the model was trained on.
+
+    Args:
+        card: the model card: ``channels`` (names, in order), else ``input_channels`` (a count), and
+            ``stamp_shape`` ``[H, W]``; what the card lacks is not checked.
+        channels: channel names of the stamps, or None when only their number is known (then
+            ``stamp_shape`` must be ``(C, H, W)``).
+        stamp_shape: ``(C, H, W)`` or ``(H, W)`` of the stamps, in pixels.
+        source: what the stamps are, for the message (e.g. ``"store runs/a/stamps.h5"``).
+
+    Raises:
+        ModelInputMismatch: naming the model's and the stamps' channels and/or stamp size.
+    """
+    name = f"model {card.get('model_name', '?')} {card.get('model_version', '')}".strip()
+    problems = []
+    hw = tuple(int(v) for v in stamp_shape[-2:])
+    n_channels = (
+        len(channels) if channels is not None else (int(stamp_shape[0]) if len(stamp_shape) == 3 else None)
+    )
+    card_channels = card.get("channels")
+    if card_channels is not None and channels is not None and list(card_channels) != list(channels):
+        problems.append(f"channels: the model expects {list(card_channels)}, {source} has {list(channels)}")
+    elif card_channels is not None and n_channels is not None and len(card_channels) != n_channels:
+        problems.append(
+            f"channels: the model expects {len(card_channels)} {list(card_channels)}, "
+            f"{source} has {n_channels}"
+        )
+    elif card_channels is None and card.get("input_channels") not in (None, n_channels) and n_channels:
+        problems.append(f"channels: the model expects {card['input_channels']}, {source} has {n_channels}")
+    card_shape = card.get("stamp_shape")
+    if card_shape is not None and tuple(int(v) for v in card_shape) != hw:
+        problems.append(
+            f"stamp size: the model expects {card_shape[0]}x{card_shape[1]} px, "
+            f"{source} has {hw[0]}x{hw[1]} px"
+        )
+    if problems:
+        raise ModelInputMismatch(f"{name} does not fit {source}: " + "; ".join(problems))
+
+
+def scoring_prep(module: nn.Module, card: Mapping[str, Any]) -> BatchPrep:
+    """How batches are prepared for this model: the card's ``data_config`` (fill, keep_mask, preprocess),
+    over the model's own ``data_config()`` when it has one (which gives the preprocessing callables a JSON
+    card cannot hold; the card wins where both say something)."""
+    config: dict[str, Any] = {}
+    own = getattr(module, "data_config", None)
+    if callable(own):
+        config.update({k: v for k, v in own().items() if k in PREP_KEYS})
+    config.update({k: v for k, v in (card.get("data_config") or {}).items() if k in PREP_KEYS})
+    return BatchPrep.from_config(config)
+
+
+def _task(card: Mapping[str, Any]) -> str:
+    task = card.get("task")
+    if task not in TASKS:
+        raise ValueError(f"model card task must be one of {TASKS}, got {task!r}")
+    return str(task)
+
+
+def _answer_description(answer: str) -> str:
+    question = next(q for q in QUESTIONS if q.name == QUESTION_OF_ANSWER[answer])
+    label = question.answer_labels[question.answers.index(answer)]
+    return (
+        f"Galaxy Zoo {answer} ({question.name} {label!r}): predicted cumulative vote fraction; "
+        f"{question.text}"
+    )
+
+
+class Scorer:
+    """A model and its card, ready to turn :class:`StampBatch` es into catalog columns.
+
+    Args:
+        module: the model (moved to ``device`` and put in eval mode).
+        card: its model card (``task``, ``output_names``, ``model_name``, ``model_version``, ``channels``,
+            ``stamp_shape``, ``data_config``, ``threshold`` for real-bogus, ...).
+        device: torch device to run on.
+        backend: how the model runs (:mod:`pipeline.scoring.fast_inference`): ``auto`` (default: ONNX Runtime on
+            CPU when it matches PyTorch within 1e-4 on a probe batch, else PyTorch), ``onnxruntime`` (fail
+            if it cannot be used) or ``eager`` (PyTorch, the reference).
+        threads: ONNX Runtime threads (None: torch's).
+
+    The inference path is set up when the stamp shape is known: from the card's ``channels`` and
+    ``stamp_shape``, else at the first batch (or :meth:`prepare`).
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        card: Mapping[str, Any],
+        device: str | torch.device = "cpu",
+        *,
+        backend: str = "auto",
+        threads: int | None = None,
+    ):
+        self.card = dict(card)
+        self.task = _task(self.card)
+        self.device = torch.device(device)
+        self.module = module.to(self.device).eval()
+        self.prep = scoring_prep(module, self.card)
+        self.output_names = [str(n) for n in self.card.get("output_names", [])]
+        self.model_name = str(self.card.get("model_name", ""))
+        self.model_version = str(self.card.get("model_version", ""))
+        self.inference_options = InferenceOptions(backend, threads)
+        self.fast: FastInference | None = None  # the inference path of the last stamp shape scored
+        self._fast_by_shape: dict[tuple[int, ...], FastInference] = {}
+        if self.task == "morphology" and self.output_names != list(ANSWER_COLUMNS):
+            raise ValueError(
+                f"a morphology card must list the 37 answers {ANSWER_COLUMNS[:2]}.. as output_names"
+            )
+        if self.task == "realbogus":
+            self.threshold = float(self.card.get("threshold", 0.5))
+            self.negative = str(self.card.get("bogus_class", "bogus"))
+            names = self.output_names
+            if self.negative not in names and not ("real" in names or len(names) == 1):
+                raise ValueError(f"real-bogus output_names {names} have neither {self.negative!r} nor 'real'")
+            self.others = [i for i, n in enumerate(names) if n != self.negative]
+        channels, hw = self.card.get("channels"), self.card.get("stamp_shape")
+        if channels and hw and len(hw) == 2:
+            self.prepare((len(channels), int(hw[0]), int(hw[1])))
+
+    # ------------------------------------------------------------------------------------------ model
+    def prepare(self, stamp_shape: Sequence[int]) -> FastInference:
+        """Set up the inference path for raw stamps of ``(C, H, W)`` (once per shape; later calls return it).
+
+        The probe batch is :data:`PROBE_STAMPS` seeded noise stamps with a central source, prepared like
+        every batch; it is the export example and the exactness check of the fast path.
+        """
+        shape = tuple(int(v) for v in stamp_shape)
+        if shape not in self._fast_by_shape:
+            c, h, w = shape
+            rng = np.random.default_rng(0)
+            yy, xx = np.mgrid[:h, :w]
+            blob = np.exp(-((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2) / (2 * (max(h, w) / 10) ** 2))
+            raw = (
+                rng.normal(0.0, 1.0, (PROBE_STAMPS, c, h, w))
+                + rng.uniform(0, 20, (PROBE_STAMPS, c, 1, 1)) * blob
+            )
+            with torch.no_grad():
+                probe = self.prep(torch.from_numpy(raw.astype(np.float32)).to(self.device), None)
+            self._fast_by_shape[shape] = FastInference(
+                self.module, probe, self.inference_options, self.device
+            )
+        self.fast = self._fast_by_shape[shape]
+        return self.fast
+
+    def predict(self, stamps: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """``(B, C, H, W)`` raw stamps (+ mask) -> ``(B, K)`` float32 model outputs (probabilities)."""
+        k = len(self.output_names)
+        if stamps.shape[0] == 0:
+            return np.zeros((0, k), np.float32)
+        fast = self.prepare(stamps.shape[1:])
+        with torch.inference_mode():
+            # Like training (StoreBatchDataset), the mask is used only when it changes the result: masked
+            # pixels are stored as 0, which filling with zeros leaves as they are.
+            x = torch.from_numpy(np.ascontiguousarray(stamps, np.float32)).to(self.device)
+            x = self.prep(x, mask if self.prep.needs_mask else None)
+            out = fast(x).float().cpu().numpy()
+        if out.ndim != 2 or out.shape[1] != k:
+            raise ValueError(
+                f"the model returned shape {out.shape}; its card lists {k} outputs {self.output_names}"
+            )
+        lo, hi = np.nanmin(out), np.nanmax(out)
+        if lo < -PROBABILITY_TOLERANCE or hi > 1 + PROBABILITY_TOLERANCE:
+            raise ValueError(
+                f"model outputs span [{lo:.4g}, {hi:.4g}]: not probabilities or vote fractions; scoring "
+                "expects predict_tensor/predict_step to return them (softmax or the Galaxy Zoo tree applied)"
+            )
+        return out
+
+    # ------------------------------------------------------------------------------------------ columns
+    def real_bogus_score(self, out: np.ndarray) -> np.ndarray:
+        """``rb`` ``(B,)`` from ``(B, K)`` probabilities: ``1 - P(bogus class)`` (the card's ``bogus_class``,
+        default ``bogus``), else ``P(real)``, else the single output."""
+        names = self.output_names
+        if self.negative in names:
+            return (1.0 - out[:, names.index(self.negative)]).astype(np.float32)
+        return out[:, names.index("real") if "real" in names else 0]
+
+    def score_columns(self, out: np.ndarray) -> dict[str, np.ndarray]:
+        """Score, label and derived columns from ``(B, K)`` model outputs (module docstring)."""
+        if self.task == "realbogus":
+            cols = {f"p_{name}": out[:, i] for i, name in enumerate(self.output_names)}
+            cols["rb"] = self.real_bogus_score(out)
+            # Above the threshold: the most probable class other than bogus ("real" for two classes).
+            others = np.asarray(self.output_names)[self.others]
+            best = (
+                others[np.argmax(out[:, self.others], axis=1)] if len(others) else np.full(len(out), "real")
+            )
+            cols["label"] = np.where(cols["rb"] >= self.threshold, best, self.negative)
+            cols["rbversion"] = np.full(len(out), self.model_version)
+            return cols
+        cols = {label: out[:, i] for i, label in enumerate(ANSWER_LABELS)}
+        cols.update({name: out[:, ANSWER_COLUMNS.index(a)] for name, a in PROBABILITY_COLUMNS.items()})
+        derived = derived_labels(out)
+        cols["label"] = derived.pop("morph_class")
+        cols.update(derived)
+        return cols
+
+    def columns(self, batch: StampBatch, first_row: int = 0) -> dict[str, np.ndarray]:
+        """All catalog columns of one scored batch (``first_row`` numbers the rows if ``batch.rows`` is None).
+
+        Returns:
+            column name -> ``(B,)`` array, in the order of the module docstring.
+        """
+        check_inputs(self.card, None, batch.stamps.shape[1:], "the stamps")
+        b = len(batch)
+        out = self.predict(batch.stamps, batch.mask)
+        scores = self.score_columns(out)
+        rows = batch.rows if batch.rows is not None else np.arange(first_row, first_row + b, dtype=np.int64)
+        cols: dict[str, np.ndarray] = {"store_row": np.asarray(rows, np.int64)}
+        reserved = {*scores, "n_masked", "flag_masked", "model_name", "model_version", "store_row"}
+        for name in batch.catalog.columns:
+            cols[f"{name}_input" if name in reserved else str(name)] = batch.catalog[name].to_numpy()
+        cols.update(scores)
+        bad = (
+            np.isnan(batch.stamps) if batch.mask is None else np.isnan(batch.stamps) | batch.mask.astype(bool)
+        )
+        cols["n_masked"] = bad.reshape(b, int(np.prod(bad.shape[1:]))).sum(axis=1).astype(np.int32)
+        cols["flag_masked"] = cols["n_masked"] > 0
+        cols["model_name"] = np.full(b, self.model_name)
+        cols["model_version"] = np.full(b, self.model_version)
+        return cols
+
+    # ------------------------------------------------------------------------------------------ metadata
+    @property
+    def units(self) -> dict[str, str]:
+        """Column -> unit (``ra``/``dec`` in deg; scores are dimensionless)."""
+        return dict(CATALOG_UNITS)
+
+    @property
+    def descriptions(self) -> dict[str, str]:
+        """Column -> description, for the columns this scorer adds (and the common catalog ones)."""
+        d = dict(CATALOG_DESCRIPTIONS)
+        d["n_masked"] = (
+            "Number of masked or NaN pixels of the stamp over all channels (filled before scoring)"
+        )
+        d["flag_masked"] = "True when the stamp has masked or NaN pixels (scored with them filled)"
+        d["model_name"] = "Name of the model that produced the scores"
+        d["model_version"] = "Version of the model that produced the scores"
+        if self.task == "realbogus":
+            for name in self.output_names:
+                d[f"p_{name}"] = f"Model probability that the candidate is {name}"
+            d["rb"] = (
+                f"Real-bogus score: 1 - P({self.negative}), the model probability that the candidate is not "
+                "bogus (ZTF rb convention)"
+            )
+            d["label"] = (
+                f"Predicted class: {self.negative} when rb < {self.threshold:g}, else the most probable "
+                "other class"
+            )
+            d["rbversion"] = "Version of the real-bogus model (ZTF rbversion convention)"
+            return d
+        for answer, label in zip(ANSWER_COLUMNS, ANSWER_LABELS, strict=True):
+            d[label] = _answer_description(answer)
+        for name, answer in PROBABILITY_COLUMNS.items():
+            d[name] = f"Probability of {name[2:]}: the predicted cumulative fraction {answer}"
+        d["label"] = f"Predicted morphology class: {DEFINITIONS['morph_class']}"
+        for name in BINARY_CLASSES:
+            d[name] = f"Predicted {name}: {DEFINITIONS[name]}"
+        return d
+
+    @property
+    def inference(self) -> dict[str, Any]:
+        """How the model runs: ``inference_backend`` (``onnxruntime`` or ``eager``; the requested one until
+        :meth:`prepare`), threads, probe difference and fallback note."""
+        if self.fast is not None:
+            return self.fast.describe()
+        return {"inference_backend": self.inference_options.backend}
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Table meta: what produced the scores (model, its checksum and training data, code version)."""
+        c = self.card
+        meta: dict[str, Any] = {
+            "task": self.task,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "model_sha256": c.get("weights_sha256", ""),
+            "training_data_sha256": c.get("training_data_sha256", ""),
+            "architecture": c.get("architecture", ""),
+            "channels": list(c.get("channels") or []),
+            "stamp_shape": list(c.get("stamp_shape") or []),
+            "output_names": self.output_names,
+            "normalisation": c.get("normalisation", ""),
+            "preprocess": self.prep.preprocess_name or "",
+            "fill": self.prep.fill,
+            "keep_mask": self.prep.keep_mask,
+            "code_version": f"stampflow {__version__}",
+            **self.inference,
+        }
+        if self.task == "realbogus":
+            meta["threshold"] = self.threshold
+            meta["bogus_class"] = self.negative
+            meta["temperature"] = c.get("temperature")
+            meta["rbversion"] = self.model_version
+        else:
+            meta["derived_classes"] = dict(DEFINITIONS)
+        return meta
+
+
+def score_batches(scorer: Scorer, batches: Iterable[StampBatch]) -> Iterator[dict[str, np.ndarray]]:
+    """Lazily score an iterable of batches: one dict of catalog columns per batch, nothing held back."""
+    first = 0
+    for batch in batches:
+        yield scorer.columns(batch, first_row=first)
+        first += len(batch)
+
+
+@dataclass
+class ScoreResult:
+    """What :func:`score_store` wrote and measured."""
+
+    catalog: str
+    task: str
+    model_name: str
+    model_version: str
+    n_scored: int
+    n_flagged_masked: int
+    seconds: float
+    stamps_per_s: float
+    inference_backend: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def score_store(
+    module: nn.Module,
+    card: Mapping[str, Any],
+    store: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fmt: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    columns: Sequence[str] | None = None,
+    device: str | torch.device = "cpu",
+    backend: str = "auto",
+    threads: int | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> ScoreResult:
+    """Score the stamps of a store (all, or rows ``[start, stop)``: one chunk of a chunked flow) and write
+    the scored catalog (Parquet, or FITS/CSV on request).
+
+    Args:
+        module: the loaded model (eval mode is set here).
+        card: its model card.
+        store: path of the stamp store.
+        out: output file; the format comes from its suffix (``.parquet``, ``.fits``, ``.csv``) or ``fmt``.
+        fmt: ``parquet``, ``fits`` or ``csv`` to override the suffix.
+        batch_size: stamps per batch; memory grows with it, not with the number of stamps.
+        columns: store catalog columns to carry (default: all).
+        device: torch device.
+        backend, threads: how the model runs (:class:`Scorer`; the default ``auto`` is ONNX Runtime on CPU
+            when exact to 1e-4, else PyTorch); recorded in the catalog meta.
+        start, stop: the row range to score (``stop`` None: to the end); the catalog's ``row`` column
+            keeps the store's row numbers.
+
+    Raises:
+        ModelInputMismatch: the card's channels or stamp size differ from the store's (both named).
+        pipeline.scoring.fast_inference.FastPathError: ``backend="onnxruntime"`` cannot run this model.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    fmt = output_format(out, fmt)
+    with open_store(store) as opened:
+        check_inputs(card, opened.channels, opened.stamp_shape, f"store {store}")
+        scorer = Scorer(module, card, device, backend=backend, threads=threads)
+        scorer.prepare((len(opened.channels), *opened.stamp_shape))
+        attrs = opened.attrs
+        meta = {
+            **scorer.meta,
+            "input": str(store),
+            "input_sha256": str(attrs.get("source_sha256", "")),
+            "config_hash": str(attrs.get("config_hash", "")),
+            "input_channels": list(opened.channels),
+            "n_input": opened.n,
+        }
+        parquet_path = staging_parquet_path(out, fmt)
+        n_flagged = 0
+        with ParquetTableWriter(parquet_path, scorer.units, scorer.descriptions, meta) as writer:
+            for cols in score_batches(scorer, iter_store_batches(opened, batch_size, columns, start, stop)):
+                writer.write(cols)
+                n_flagged += int(cols["flag_masked"].sum())
+        n = writer.n_rows
+    publish_catalog(parquet_path, out, fmt)
+    seconds = time.perf_counter() - t0
+    log.info("scored %d stamps of %s into %s in %.1f s", n, store, out, seconds)
+    return ScoreResult(
+        catalog=str(out),
+        task=scorer.task,
+        model_name=scorer.model_name,
+        model_version=scorer.model_version,
+        n_scored=n,
+        n_flagged_masked=n_flagged,
+        seconds=round(seconds, 3),
+        stamps_per_s=round(n / seconds, 1) if seconds > 0 else float("nan"),
+        inference_backend=scorer.inference["inference_backend"],
+    )
