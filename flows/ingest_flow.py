@@ -337,9 +337,9 @@ def ingest_flow(
     Returns:
         The :class:`IngestReport` as a dict (``n_inputs == n_ingested + n_rejected``).
     """
-    from pipeline.runs import utc_now
+    from pipeline.runs import utc_timestamp
 
-    started = utc_now()
+    started = utc_timestamp()
     with make_task_runner(runner) as task_runner:
         stage = ingest_stage(
             task_runner,

@@ -43,7 +43,7 @@ from pipeline.runs import (
     stage_record,
     summary_markdown,
     summary_rows,
-    utc_now,
+    utc_timestamp,
 )
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def nightly_flow(
     Returns:
         ``{"night", "run_dir", "ingest", "score", "counts", "report", "tasks", "timings_s", "artifacts"}``.
     """
-    started = utc_now()
+    started = utc_timestamp()
     night = resolve_night(night, timezone)
     source = with_night(source, night)
     run_dir = Path(str(run_dir).replace(NIGHT_PLACEHOLDER, night))

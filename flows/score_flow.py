@@ -23,7 +23,14 @@ from prefect.task_runners import TaskRunner
 from flows.artifacts import publish_summary
 from flows.caching import IO_RETRIES, cached, file_digests, fingerprints, state_dir
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
-from pipeline.runs import MANIFEST_NAME, file_record, headline_metrics, record_stage, stage_record, utc_now
+from pipeline.runs import (
+    MANIFEST_NAME,
+    file_record,
+    headline_metrics,
+    record_stage,
+    stage_record,
+    utc_timestamp,
+)
 
 #: Stamps per scoring task.
 DEFAULT_CHUNK_ROWS = 8192
@@ -262,7 +269,7 @@ def score_flow(
     Returns:
         The ScoreResult as a dict.
     """
-    started = utc_now()
+    started = utc_timestamp()
     with make_task_runner(runner) as task_runner:
         stage = score_stage(
             task_runner,
@@ -323,7 +330,7 @@ def report_flow(
     Returns:
         The report summary: ``out_dir``, ``index_html``, ``metrics_json``, ``task``, ``n``, ``files``.
     """
-    started = utc_now()
+    started = utc_timestamp()
     with make_task_runner(RunnerOptions()) as task_runner:
         stage = report_stage(task_runner, scored, labels, out, store=store, on=on, n_gallery=n_gallery)
     publish_report(stage.result)

@@ -19,7 +19,7 @@ from prefect.task_runners import TaskRunner
 from flows.caching import cached, fingerprints
 from flows.params import SimulateParams
 from flows.runners import RunnerOptions, StageResult, in_daemon_process, make_task_runner, run_tasks
-from pipeline.runs import MANIFEST_NAME, record_stage, stage_record, utc_now
+from pipeline.runs import MANIFEST_NAME, record_stage, stage_record, utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def simulate_flow(
     Returns:
         The summary: counts per type or kind, output folder, seconds.
     """
-    started = utc_now()
+    started = utc_timestamp()
     with make_task_runner(RunnerOptions()) as runner:
         stage = simulate_stage(runner, [params], progress=progress)
     record = stage_record(

@@ -23,7 +23,7 @@ from prefect.task_runners import TaskRunner
 from flows.caching import REPO, cached, file_digests, fingerprints
 from flows.params import TrainParams
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
-from pipeline.runs import MANIFEST_NAME, file_record, record_stage, stage_record, utc_now
+from pipeline.runs import MANIFEST_NAME, file_record, record_stage, stage_record, utc_timestamp
 
 #: Lines of a failed training's log quoted in the error.
 LOG_TAIL_LINES = 15
@@ -134,7 +134,7 @@ def train_flow(
     Returns:
         The training result: ``checkpoint``, ``model_card``, ``metrics``, ``seconds``, ``epochs``.
     """
-    started = utc_now()
+    started = utc_timestamp()
     with make_task_runner(RunnerOptions()) as runner:
         stage = train_stage(runner, [params], log_files=[log_file])
     result = stage.result[0]

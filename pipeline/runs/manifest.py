@@ -51,7 +51,7 @@ SCHEMA_VERSION = 1
 RECORDED_PACKAGES = ("numpy", "astropy", "h5py", "torch", "lightning", "prefect", "galsim", "pyarrow")
 
 
-def utc_now() -> str:
+def utc_timestamp() -> str:
     """The current time, ISO 8601 in UTC, to the second."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
@@ -144,8 +144,8 @@ def stage_record(
         extra: further fields (counts, metrics...).
     """
     record = {
-        "started": started or utc_now(),
-        "finished": utc_now(),
+        "started": started or utc_timestamp(),
+        "finished": utc_timestamp(),
         "seconds": None if seconds is None else round(float(seconds), 3),
         "config": dict(config),
         "seed": seed,
@@ -169,7 +169,7 @@ def merge_stage(
         "run": run,
         "package": {"name": "stampflow", "version": __version__},
         "environment": environment(),
-        "updated": utc_now(),
+        "updated": utc_timestamp(),
         "stages": stages,
     }
 
