@@ -238,7 +238,8 @@ def test_training_writes_checkpoint_card_threshold_and_temperature_and_is_reprod
     assert (
         b["temperature"] == card["temperature"] and b["threshold_fpr"] == 0.01
     )  # only the threshold differs
-    assert b["threshold"] >= card["threshold"]
+    # stricter FPR, higher threshold; the subprocess may round scores 1 float32 ulp apart from this process
+    assert b["threshold"] >= card["threshold"] - 1e-6
 
 
 # ------------------------------------------------------------------------------------------------ ingest

@@ -18,7 +18,7 @@ from pipeline.ingest import ingest_galaxy_zoo
 from pipeline.io import StampRejected, read_image
 from pipeline.store import open_store
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "galaxy_zoo"
+DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "galaxy_zoo"
 KAGGLE = DATA / "kaggle_training_solutions_sample.csv"
 GZ2 = DATA / "gz2_synthetic.csv"
 DECALS = DATA / "gz_decals_synthetic.csv"
