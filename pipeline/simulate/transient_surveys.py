@@ -102,20 +102,22 @@ class Conditions:
 
 @dataclass(frozen=True)
 class SurveyModel:
-    """How one survey's triplets look. Lengths in pixels unless named otherwise."""
+    """How one survey's triplets look. Lengths in pixels unless named otherwise.
 
-    name: str
-    size: int  # stamp side, px (odd: the candidate sits on the centre pixel)
-    pixel_scale: float  # arcsec/px
-    extensions: tuple[str, ...]  # FITS extension order
-    gain: float  # e-/ADU
-    saturation: float  # ADU
-    moffat_beta: float
-    template_fwhm_ratio: tuple[float, float]  # template FWHM / science FWHM, uniform range
-    template_artifacts: float  # probability that a CR / hot pixel / bad column is in the template
-    field_stars: float  # mean number of unrelated stars per stamp
-    host_r_e: tuple[float, float]  # host half-light radius range, arcsec
-    cosmic_ray_length: tuple[float, float]  # px
+    The defaults are the HiTS (DECam) model, ``SURVEYS["hits"]``; other surveys override what differs."""
+
+    name: str = "hits"
+    size: int = 21  # stamp side, px (odd: the candidate sits on the centre pixel)
+    pixel_scale: float = 0.263  # arcsec/px
+    extensions: tuple[str, ...] = ("TEMPLATE", "SCIENCE", "DIFFERENCE", "SNR")  # FITS extension order
+    gain: float = 4.0  # e-/ADU
+    saturation: float = 33000.0  # ADU
+    moffat_beta: float = 3.0
+    template_fwhm_ratio: tuple[float, float] = (0.70, 0.95)  # template FWHM / science FWHM, uniform range
+    template_artifacts: float = 0.25  # probability that a CR / hot pixel / bad column is in the template
+    field_stars: float = 0.3  # mean number of unrelated stars per stamp
+    host_r_e: tuple[float, float] = (0.4, 2.0)  # host half-light radius range, arcsec
+    cosmic_ray_length: tuple[float, float] = (1.0, 6.0)  # px
     snr_range: tuple[float, float] = (6.0, 300.0)  # injected matched-filter S/N of real sources
     flip_negative: bool = False  # ZTF: negative candidates get template-minus-science, ISDIFPOS='f'
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
@@ -154,20 +156,7 @@ class SurveyModel:
 
 
 SURVEYS: dict[str, SurveyModel] = {
-    "hits": SurveyModel(
-        name="hits",
-        size=21,
-        pixel_scale=0.263,
-        extensions=("TEMPLATE", "SCIENCE", "DIFFERENCE", "SNR"),
-        gain=4.0,
-        saturation=33000.0,
-        moffat_beta=3.0,
-        template_fwhm_ratio=(0.70, 0.95),
-        template_artifacts=0.25,
-        field_stars=0.3,
-        host_r_e=(0.4, 2.0),
-        cosmic_ray_length=(1.0, 6.0),
-    ),
+    "hits": SurveyModel(),
     "ztf": SurveyModel(
         name="ztf",
         size=63,
@@ -175,7 +164,6 @@ SURVEYS: dict[str, SurveyModel] = {
         extensions=("SCIENCE", "TEMPLATE", "DIFFERENCE"),
         gain=6.2,
         saturation=50000.0,
-        moffat_beta=3.0,
         template_fwhm_ratio=(0.75, 1.0),
         template_artifacts=0.0,
         field_stars=2.0,
