@@ -146,6 +146,47 @@ def confusion(snr: float, resolution: float) -> float:
     return float(np.clip(1.0 - seen, 0.0, 1.0))
 
 
+def _smooth_or_features(
+    truth: Mapping[str, Any], bt: float, arms: int, arm_strength: float, bar: int, bar_strength: float
+) -> np.ndarray:
+    """Q1 shares (smooth, features or disk, star or artifact): a disk shows features as far as its arms,
+    bar, ring, edge-on shape or small bulge are visible."""
+    kind = truth["type"]
+    if kind in ("star", "artifact"):
+        return np.array([0.05, 0.03, 0.92])
+    if kind in ("elliptical", "lens"):
+        return np.array([0.92, 0.06, 0.02])
+    if kind == "merger":
+        return np.array([0.25, 0.73, 0.02])
+    if kind == "irregular":
+        return np.array([0.20, 0.78, 0.02])
+    # disk, edge_on
+    visible = max(
+        arm_strength if arms else 0.0,
+        0.85 * bar_strength if bar else 0.0,
+        0.8 if truth.get("ring") else 0.0,
+        0.95 if kind == "edge_on" else 0.0,
+        0.8 * (1.0 - bt),
+    )
+    features = 0.06 + 0.88 * visible
+    return np.array([0.99 - features, features, 0.01])
+
+
+def _arm_count(arms: int) -> np.ndarray:
+    """Q11 shares (1, 2, 3, 4, more than 4 arms, can't tell): most on the true count, some on its neighbours."""
+    q11 = np.full(6, 0.0)
+    if arms:
+        k = min(arms, 5) - 1
+        q11[k] = 0.7
+        for j in (k - 1, k + 1):
+            if 0 <= j <= 4:
+                q11[j] = 0.1
+        q11[5] = 0.1
+    else:
+        q11[:] = (0.05, 0.2, 0.05, 0.02, 0.03, 0.65)
+    return q11
+
+
 def ideal_answers(truth: Mapping[str, Any]) -> np.ndarray:
     """Conditional answer shares of an attentive volunteer seeing the galaxy perfectly.
 
@@ -167,27 +208,7 @@ def ideal_answers(truth: Mapping[str, Any]) -> np.ndarray:
     bar_strength = _nan_to(truth.get("bar_strength"), 0.0)
     odd = truth.get("odd_feature") or "none"
     odd = "none" if odd != odd else odd  # NaN from a CSV round trip
-    p: dict[str, np.ndarray] = {}
-
-    if kind in ("star", "artifact"):
-        p["Q1"] = np.array([0.05, 0.03, 0.92])
-    elif kind in ("elliptical", "lens"):
-        p["Q1"] = np.array([0.92, 0.06, 0.02])
-    elif kind == "merger":
-        p["Q1"] = np.array([0.25, 0.73, 0.02])
-    elif kind == "irregular":
-        p["Q1"] = np.array([0.20, 0.78, 0.02])
-    else:  # disk, edge_on
-        visible = max(
-            arm_strength if arms else 0.0,
-            0.85 * bar_strength if bar else 0.0,
-            0.8 if truth.get("ring") else 0.0,
-            0.95 if kind == "edge_on" else 0.0,
-            0.8 * (1.0 - bt),
-        )
-        features = 0.06 + 0.88 * visible
-        p["Q1"] = np.array([0.99 - features, features, 0.01])
-
+    p: dict[str, np.ndarray] = {"Q1": _smooth_or_features(truth, bt, arms, arm_strength, bar, bar_strength)}
     edge = 0.94 if kind == "edge_on" else 0.03 + 0.9 * _sigmoid((incl - 72.0) / 4.0)
     p["Q2"] = np.array([edge, 1.0 - edge])
     barred = 0.15 + 0.8 * bar_strength if bar else 0.05
@@ -217,17 +238,7 @@ def ideal_answers(truth: Mapping[str, Any]) -> np.ndarray:
     p["Q9"] = q9
     pitch = _nan_to(truth.get("pitch"), 20.0)
     p["Q10"] = _softmax_distance(pitch, WINDING_PITCH, 5.0)
-    q11 = np.full(6, 0.0)
-    if arms:
-        k = min(arms, 5) - 1
-        q11[k] = 0.7
-        for j in (k - 1, k + 1):
-            if 0 <= j <= 4:
-                q11[j] = 0.1
-        q11[5] = 0.1
-    else:
-        q11[:] = (0.05, 0.2, 0.05, 0.02, 0.03, 0.65)
-    p["Q11"] = q11
+    p["Q11"] = _arm_count(arms)
     out = np.concatenate([p[q.name] / p[q.name].sum() for q in QUESTIONS])
     assert out.shape == (N_ANSWERS,)
     return out
