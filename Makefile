@@ -1,11 +1,13 @@
-# Quick start: `make demo` runs the end-to-end demo on the shipped data; `make test` runs the tests.
+# Quick start: `make demo` runs the end-to-end demo on the shipped data; `make test` runs the tests;
+# `make docs` builds the documentation site.
 # Each target creates .venv if missing and installs torch==2.13.0 (CPU build) first, then the package.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,5 +32,14 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict fails on a broken link or anchor, a
+# stampflow command without its help block, or a quoted module or function that no longer exists.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

@@ -1,5 +1,5 @@
 """The ingest flow: FITS stamps, alert packets, labelled triplets, image cutouts or Galaxy Zoo catalogs
-into one stamp store and ``rejects.csv`` (DESIGN.md, "Flows").
+into one stamp store and ``rejects.csv`` (docs/design.md, "Flows").
 
 Many-file sources (``fits``, ``alerts``) are ingested in chunks of ``chunk_files`` files, one task per
 chunk, each cached on its files' sha256 (a rerun redoes only the chunks whose files changed); with more
@@ -55,7 +55,7 @@ from pipeline.runs import (
 )
 from pipeline.store import IngestReport, combined_sha256, open_store
 
-#: Files per ingest task (DESIGN.md: tasks of hundreds to thousands of stamps).
+#: Files per ingest task (docs/design.md: tasks of hundreds to thousands of stamps).
 DEFAULT_CHUNK_FILES = 1000
 
 

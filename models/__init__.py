@@ -1,1 +1,1 @@
-"""Lightning modules, layers, the data module and checkpoints. Never imports prefect (DESIGN.md)."""
+"""Lightning modules, layers, the data module and checkpoints. Never imports prefect (docs/design.md)."""

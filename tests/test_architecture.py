@@ -1,4 +1,4 @@
-"""The import rules of DESIGN.md, checked on the source: flows -> models -> pipeline -> data_catalogs."""
+"""The import rules of docs/design.md, checked on the source: flows -> models -> pipeline -> data_catalogs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Numbers of the evaluation reports, computed with scikit-learn (DESIGN.md, "Reports").
+"""Numbers of the evaluation reports, computed with scikit-learn (docs/design.md, "Reports").
 
 Real-bogus: confusion matrices (raw and row-normalised), accuracy, sklearn's classification report, ROC AUC,
 average precision, the operating point of the published labels (false positive rate, true positive rate,

@@ -1,4 +1,4 @@
-"""Evaluation reports of a scored catalog against labels (DESIGN.md, "Reports").
+"""Evaluation reports of a scored catalog against labels (docs/design.md, "Reports").
 
 A report is a folder with:
 

@@ -1,6 +1,6 @@
 """Turn raw stamps into the tensor a model takes: one function shared by training and scoring.
 
-A batch is prepared in three steps, always in this order (DESIGN.md, models/datamodule.py):
+A batch is prepared in three steps, always in this order (docs/design.md, models/datamodule.py):
 
 1. **fill** masked and NaN pixels (:func:`pipeline.prep.preprocess.fill_masked`, ``fill`` = ``"zero"``,
    ``"median"`` or a number), keeping the mask aside when ``keep_mask`` asks for mask channels;

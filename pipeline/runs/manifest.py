@@ -1,4 +1,4 @@
-"""The run folder's ``manifest.json`` (DESIGN.md, "Run folder"): what a run read, how it was configured,
+"""The run folder's ``manifest.json`` (docs/design.md, "Run folder"): what a run read, how it was configured,
 what it wrote and how long each step took, so that a run can be audited and repeated.
 
 One manifest per run folder. Each flow that writes into the folder (ingest, score, report, nightly, the

@@ -1,4 +1,4 @@
-"""The HDF5 stamp store: one file per dataset of image stamps (DESIGN.md, "Stamp store").
+"""The HDF5 stamp store: one file per dataset of image stamps (docs/design.md, "Stamp store").
 
 Layout (schema version 1):
 
