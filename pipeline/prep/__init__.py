@@ -3,7 +3,12 @@
 - :mod:`pipeline.prep.preprocess`: Dieleman crop, downsample and 16 viewpoints; Deep-HiTS and ZTF
   normalisation; masked-pixel filling.
 - :mod:`pipeline.prep.batch`: :class:`BatchPrep`, the one stamps-to-tensor step shared by training and scoring.
-- :mod:`pipeline.prep.augment`: seeded rotations, flips, shifts, noise and colour augmentation.
+- :mod:`pipeline.prep.augment`: seeded augmentation: :class:`AugmentConfig` (what to apply), its presets and
+  :class:`Augmenter` (applies a config in a fixed order), with the label safety of each transform.
+- :mod:`pipeline.prep.geometric`: exact dihedral transforms, bilinear warps (rotation in degrees, shifts in
+  pixels, zoom, flips), exact flips and integer shifts.
+- :mod:`pipeline.prep.photometric`: Gaussian and Poisson-like noise, log-uniform brightness factors, colour
+  perturbation along the principal components of the pixel colours.
 """
 
 from pipeline._lazy import lazy_exports
@@ -12,17 +17,17 @@ from pipeline._lazy import lazy_exports
 _EXPORTS = {
     "AugmentConfig": "augment",
     "Augmenter": "augment",
-    "add_poisson_noise": "augment",
-    "affine_warp": "augment",
-    "all_dihedral": "augment",
     "as_generator": "augment",
     "augment_preset": "augment",
-    "color_perturb": "augment",
-    "dihedral": "augment",
-    "fit_color_pca": "augment",
-    "integer_shift": "augment",
-    "inverse_dihedral": "augment",
     "make_augmenter": "augment",
+    "affine_warp": "geometric",
+    "all_dihedral": "geometric",
+    "dihedral": "geometric",
+    "integer_shift": "geometric",
+    "inverse_dihedral": "geometric",
+    "add_poisson_noise": "photometric",
+    "color_perturb": "photometric",
+    "fit_color_pca": "photometric",
     "BatchPrep": "batch",
     "PREP_KEYS": "batch",
     "prepare_batch": "batch",

@@ -1,16 +1,10 @@
-"""Seeded stamp augmentation in torch, on whole batches ``(N, C, H, W)`` float32 on any device.
+"""Seeded stamp augmentation in torch, on whole batches ``(N, C, H, W)`` float32 on any device: what to apply
+and in which order.
 
-Building blocks (each takes its random draws from a ``torch.Generator`` on the tensor's device):
-
-- exact dihedral transforms (:func:`dihedral`, :func:`inverse_dihedral`): the 8 symmetries of the square,
-  a pure pixel permutation (no interpolation), so ``inverse_dihedral(dihedral(x, k), k) == x`` bit for bit;
-- one bilinear affine warp per stamp (:func:`affine_warp`) for rotation by any angle, sub-pixel shifts,
-  log-uniform zoom and flips; exact flips (:func:`random_flips`) and exact integer shifts
-  (:func:`integer_shift`) when no interpolation is wanted;
-- Gaussian noise at a multiple of each stamp channel's own robust (MAD) sigma (:func:`add_gaussian_noise`),
-  Poisson-like noise (:func:`add_poisson_noise`), log-uniform brightness scaling, and Krizhevsky/Dieleman
-  colour perturbation along the principal components of the pixel colours (:func:`fit_color_pca`,
-  :func:`color_perturb`).
+The building blocks take their random draws from a ``torch.Generator`` on the tensor's device: geometric
+ones (exact dihedral transforms, bilinear warps, exact flips and integer shifts) in
+:mod:`pipeline.prep.geometric`, photometric ones (Gaussian and Poisson-like noise, log-uniform brightness,
+colour perturbation along the principal components of the pixel colours) in :mod:`pipeline.prep.photometric`.
 
 :class:`AugmentConfig` (a JSON-able dataclass; everything off by default) selects and parameterises them,
 :func:`augment_preset` gives the ``morphology`` and ``realbogus`` presets, and :class:`Augmenter` applies a
@@ -47,12 +41,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from pipeline.prep.geometric import PADDING_MODES, affine_warp, dihedral, integer_shift, random_flips
+from pipeline.prep.photometric import (
+    add_gaussian_noise,
+    add_poisson_noise,
+    color_perturb,
+    fit_color_pca,
+    log_uniform,
+)
 from pipeline.prep.preprocess import as_batch, robust_sigma
-
-PADDING_MODES = ("zeros", "border", "reflection")
 
 #: For each task, how each augmentation relates to the labels ("exact", "approximate"); see module docstring.
 LABEL_PRESERVING: dict[str, dict[str, str]] = {
@@ -79,219 +78,6 @@ LABEL_PRESERVING: dict[str, dict[str, str]] = {
         "color_pca": "approximate",
     },
 }
-
-# --------------------------------------------------------------------------------------------- dihedral
-#: Inverse of dihedral element k: rotations r -> -r, flip-then-rotate elements are their own inverse.
-DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
-
-
-def _dihedral_one(x: Tensor, k: int) -> Tensor:
-    """Element ``k`` of D4: ``rot90^(k % 4)(flip_lr^(k // 4)(x))``."""
-    if k >= 4:
-        x = x.flip(-1)
-    return torch.rot90(x, k % 4, dims=(-2, -1))
-
-
-def _dihedral_index(size: int, device: torch.device) -> Tensor:
-    """``(8, size * size)`` int64: output pixel -> input pixel for the 8 dihedral elements."""
-    grid = torch.arange(size * size, device=device).reshape(1, 1, size, size)
-    return torch.cat([_dihedral_one(grid, k).reshape(1, -1) for k in range(8)])
-
-
-def dihedral(x: Tensor | np.ndarray, k: int | Tensor) -> Tensor:
-    """Apply dihedral element(s) ``k`` (0-3: rotation by ``k * 90`` deg counter-clockwise; 4-7: mirror
-    left-right then rotate by ``(k - 4) * 90``) exactly, as a pixel permutation.
-
-    Args:
-        x: ``(N, C, S, S)`` square stamps.
-        k: one int for the whole batch, or ``(N,)`` int64, one element per stamp.
-
-    Returns:
-        ``(N, C, S, S)`` float32, values moved, never interpolated.
-    """
-    t = as_batch(x)
-    if isinstance(k, int):
-        return _dihedral_one(t, k % 8)
-    n, c, h, w = t.shape
-    if h != w:
-        raise ValueError(f"dihedral transforms need square stamps, got {(h, w)}")
-    k = torch.as_tensor(k, device=t.device).long() % 8
-    index = _dihedral_index(h, t.device)[k]  # (N, HW)
-    return t.flatten(2).gather(2, index[:, None, :].expand(n, c, h * w)).view(n, c, h, w)
-
-
-def inverse_dihedral(x: Tensor | np.ndarray, k: int | Tensor) -> Tensor:
-    """Undo :func:`dihedral` with the same ``k``: ``inverse_dihedral(dihedral(x, k), k) == x`` exactly."""
-    inv = torch.tensor(DIHEDRAL_INVERSE)
-    if isinstance(k, int):
-        return dihedral(x, DIHEDRAL_INVERSE[k % 8])
-    k = torch.as_tensor(k).long() % 8
-    return dihedral(x, inv.to(k.device)[k])
-
-
-# ------------------------------------------------------------------------------------------- geometric
-def affine_warp(
-    x: Tensor | np.ndarray,
-    angle_deg: Tensor | None = None,
-    shift_px: Tensor | None = None,
-    zoom: Tensor | None = None,
-    flip_lr: Tensor | None = None,
-    flip_ud: Tensor | None = None,
-    padding_mode: str = "reflection",
-) -> Tensor:
-    """One bilinear warp per stamp: flip, rotate by ``angle_deg``, zoom, then shift, about the stamp centre.
-
-    Args:
-        x: ``(N, C, H, W)``.
-        angle_deg: ``(N,)`` counter-clockwise rotation in degrees (as displayed, row 0 at the top).
-        shift_px: ``(N, 2)`` shift ``(dx, dy)`` in pixels; positive moves the content right/down.
-        zoom: ``(N,)`` magnification; > 1 enlarges the content.
-        flip_lr, flip_ud: ``(N,)`` bool, mirror left-right / up-down before rotating.
-        padding_mode: value of pixels from outside the stamp: ``zeros``, ``border`` or ``reflection``.
-
-    Returns:
-        ``(N, C, H, W)`` float32.
-    """
-    t = as_batch(x)
-    n, _, h, w = t.shape
-    opts = {"device": t.device, "dtype": torch.float32}
-    a = torch.zeros(n, **opts) if angle_deg is None else torch.deg2rad(angle_deg.to(**opts))
-    s = torch.ones(n, **opts) if zoom is None else zoom.to(**opts)
-    shift = torch.zeros(n, 2, **opts) if shift_px is None else shift_px.to(**opts)
-    fx = torch.ones(n, **opts) if flip_lr is None else 1.0 - 2.0 * flip_lr.to(**opts)
-    fy = torch.ones(n, **opts) if flip_ud is None else 1.0 - 2.0 * flip_ud.to(**opts)
-    # Output pixel p (pixel units, centred) comes from input F R(-a) (p - shift) / s; the y axis points down,
-    # so a counter-clockwise rotation as displayed is R(+a) on (x, y_down) coordinates of the inverse map.
-    cos, sin = torch.cos(a) / s, torch.sin(a) / s
-    lin = torch.stack([torch.stack([cos * fx, -sin * fx], -1), torch.stack([sin * fy, cos * fy], -1)], -2)
-    # affine_grid works in normalised coordinates (x / (W/2), y / (H/2)): conjugate by that scaling.
-    half = torch.tensor([w / 2.0, h / 2.0], **opts)
-    lin_norm = lin * half[None, None, :] / half[None, :, None]
-    offset = -(lin_norm @ (shift / half)[..., None])
-    theta = torch.cat([lin_norm, offset], dim=-1)
-    grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
-    return F.grid_sample(t, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
-
-
-def _padded_index(index: Tensor, size: int, padding_mode: str) -> tuple[Tensor, Tensor]:
-    """Source index inside ``[0, size)`` for possibly outside ``index``, and whether it was inside."""
-    inside = (index >= 0) & (index < size)
-    if padding_mode == "reflection":  # mirror about the pixel edge, like grid_sample(align_corners=False)
-        period = index.remainder(2 * size)
-        return torch.where(period < size, period, 2 * size - 1 - period), inside
-    return index.clamp(0, size - 1), inside
-
-
-def integer_shift(x: Tensor | np.ndarray, dx: Tensor, dy: Tensor, padding_mode: str = "reflection") -> Tensor:
-    """Shift each stamp by whole pixels, exactly (no interpolation, so the noise texture is unchanged).
-
-    Args:
-        x: ``(N, C, H, W)``.
-        dx, dy: ``(N,)`` int shifts in pixels; positive moves the content right / down.
-        padding_mode: ``zeros``, ``border`` (repeat the edge pixel) or ``reflection`` (mirror).
-
-    Returns:
-        ``(N, C, H, W)`` float32.
-    """
-    t = as_batch(x)
-    n, c, h, w = t.shape
-    ar_h, ar_w = torch.arange(h, device=t.device), torch.arange(w, device=t.device)
-    rows, rows_in = _padded_index(ar_h - dy.to(t.device).long()[:, None], h, padding_mode)
-    cols, cols_in = _padded_index(ar_w - dx.to(t.device).long()[:, None], w, padding_mode)
-    out = t.gather(2, rows[:, None, :, None].expand(n, c, h, w))
-    out = out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
-    if padding_mode == "zeros":
-        out = out * (rows_in[:, None, :, None] & cols_in[:, None, None, :])
-    return out
-
-
-def random_flips(x: Tensor, generator: torch.Generator, p: float = 0.5) -> Tensor:
-    """Exact random mirrors: left-right and up-down, each with probability ``p`` per stamp."""
-    n = x.shape[0]
-    flips = torch.rand(2, n, generator=generator, device=x.device) < p
-    x = torch.where(flips[0][:, None, None, None], x.flip(-1), x)
-    return torch.where(flips[1][:, None, None, None], x.flip(-2), x)
-
-
-# ------------------------------------------------------------------------------------------ photometric
-def add_gaussian_noise(
-    x: Tensor, level: float, generator: torch.Generator, sigma: Tensor | None = None
-) -> Tensor:
-    """Add white Gaussian noise of standard deviation ``level * sigma`` to each stamp channel.
-
-    Args:
-        x: ``(N, C, H, W)``.
-        level: noise as a multiple of each channel's own noise (0.25 adds 25 %; the total noise grows by
-            ``sqrt(1 + level**2)``).
-        generator: random source on ``x.device``.
-        sigma: ``(N, C)`` noise of each stamp channel; default :func:`pipeline.prep.preprocess.robust_sigma` of ``x``.
-    """
-    if sigma is None:
-        sigma = robust_sigma(x)
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return x + noise * (level * torch.nan_to_num(sigma, nan=0.0))[..., None, None]
-
-
-def add_poisson_noise(x: Tensor, gain: float, generator: torch.Generator) -> Tensor:
-    """Poisson-like (signal-dependent) noise: Gaussian of variance ``max(x, 0) / gain`` per pixel.
-
-    ``gain`` is counts per unit of ``x``: a pixel of value v has the shot noise of ``v * gain`` counts,
-    expressed back in the units of ``x``. Negative pixels get no added noise.
-    """
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return x + noise * torch.sqrt(x.clamp(min=0.0) / gain)
-
-
-def fit_color_pca(x: Tensor | np.ndarray, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Principal components of the pixel colours: the covariance of the C-vectors of all pixels.
-
-    Args:
-        x: ``(N, C, H, W)`` stamps (a sample of the training set).
-        mask: optional ``(N, 1 or C, H, W)`` bool, True for pixels to leave out.
-
-    Returns:
-        ``(eigvals (C,), eigvecs (C, C))`` float32, eigenvalues (variances) in decreasing order and the
-        matching unit eigenvectors as columns.
-    """
-    t = as_batch(x)
-    colours = t.transpose(0, 1).reshape(t.shape[1], -1)
-    if mask is not None:
-        keep = ~mask.to(t.device).bool().any(dim=1).reshape(-1)
-        colours = colours[:, keep]
-    vals, vecs = torch.linalg.eigh(torch.cov(colours).double())
-    order = torch.argsort(vals, descending=True)
-    return vals[order].clamp(min=0).float(), vecs[:, order].float()
-
-
-def color_perturb(
-    x: Tensor, eigvals: Tensor, eigvecs: Tensor, sigma: float, generator: torch.Generator
-) -> Tensor:
-    """Krizhevsky et al. 2012 colour augmentation: add ``sum_i alpha_i sqrt(lambda_i) p_i`` to every pixel.
-
-    ``alpha_i ~ N(0, sigma)`` per stamp and component (Dieleman 2015: ``sigma = 0.5``). The scale along each
-    component is the colour standard deviation ``sqrt(lambda_i)`` (as in the common implementations of
-    Krizhevsky's recipe), so the shift is in pixel units whatever the data scale. Dieleman's code used only
-    the first component: pass ``eigvals[:1], eigvecs[:, :1]``.
-
-    Args:
-        x: ``(N, C, H, W)``.
-        eigvals: ``(K,)`` variances; eigvecs: ``(C, K)`` unit vectors (from :func:`fit_color_pca`).
-    """
-    vals = eigvals.to(x.device, x.dtype)
-    vecs = eigvecs.to(x.device, x.dtype)
-    alpha = (
-        torch.randn(x.shape[0], vals.shape[0], generator=generator, device=x.device, dtype=x.dtype) * sigma
-    )
-    shift = (alpha * vals.sqrt()) @ vecs.T  # (N, C)
-    return x + shift[..., None, None]
-
-
-def log_uniform(
-    n: int, lo: float, hi: float, generator: torch.Generator, device: torch.device | str = "cpu"
-) -> Tensor:
-    """``(n,)`` samples whose log is uniform in ``[log lo, log hi]``."""
-    u = torch.rand(n, generator=generator, device=device)
-    return torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -526,12 +312,6 @@ def make_augmenter(augment: AugmentConfig | str | dict | None, seed: int = 0) ->
     elif isinstance(augment, dict):
         augment = AugmentConfig.from_dict(augment)
     return Augmenter(augment, seed) if augment.enabled else None
-
-
-def all_dihedral(x: Tensor | np.ndarray) -> Tensor:
-    """All 8 dihedral images of each stamp: ``(N, C, S, S) -> (8, N, C, S, S)`` (test-time augmentation)."""
-    t = as_batch(x)
-    return torch.stack([_dihedral_one(t, k) for k in range(8)])
 
 
 def as_generator(seed: int | Sequence[int], device: torch.device | str = "cpu") -> torch.Generator:

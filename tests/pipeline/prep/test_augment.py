@@ -22,22 +22,19 @@ from pipeline.prep import (
     make_augmenter,
     robust_sigma,
 )
-
-
-def _stamps(n: int, c: int, size: int, seed: int = 0) -> torch.Tensor:
-    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed))
+from tests.pipeline.prep.prep_helpers import random_stamps
 
 
 @pytest.mark.parametrize("k", range(8))
 def test_dihedral_then_inverse_returns_the_stamp_exactly(k):
-    x = _stamps(5, 4, 21)
+    x = random_stamps(5, 4, 21)
     assert torch.equal(inverse_dihedral(dihedral(x, k), k), x)
     per_stamp = torch.tensor([k, (k + 1) % 8, (k + 3) % 8, 7 - k, k])
     assert torch.equal(inverse_dihedral(dihedral(x, per_stamp), per_stamp), x)
 
 
 def test_dihedral_elements_are_rotations_and_mirrors_and_all_distinct():
-    x = _stamps(3, 2, 9, seed=1)
+    x = random_stamps(3, 2, 9, seed=1)
     assert torch.equal(dihedral(x, 1), torch.rot90(x, 1, dims=(-2, -1)))
     assert torch.equal(dihedral(x, 4), x.flip(-1))
     assert torch.equal(dihedral(x, 6), torch.rot90(x.flip(-1), 2, dims=(-2, -1)))
@@ -52,7 +49,7 @@ def test_dihedral_elements_are_rotations_and_mirrors_and_all_distinct():
 
 
 def test_affine_warp_agrees_with_the_exact_operations():
-    x = _stamps(2, 3, 21, seed=2)
+    x = random_stamps(2, 3, 21, seed=2)
     ones = torch.ones(2)
     assert torch.allclose(affine_warp(x, angle_deg=90 * ones), torch.rot90(x, 1, dims=(-2, -1)), atol=1e-5)
     assert torch.allclose(affine_warp(x, flip_lr=ones.bool()), x.flip(-1), atol=1e-5)
@@ -128,7 +125,7 @@ def test_config_is_off_by_default_json_round_trips_and_presets_turn_things_on():
 
 @pytest.mark.parametrize("preset", ["morphology", "realbogus"])
 def test_same_seed_gives_the_same_augmentation(preset):
-    x = _stamps(16, 3, 33, seed=5)
+    x = random_stamps(16, 3, 33, seed=5)
     cfg = augment_preset(preset)
     a = Augmenter(cfg, seed=7)(x)
     b = Augmenter(cfg, seed=7)(x)
@@ -140,7 +137,7 @@ def test_same_seed_gives_the_same_augmentation(preset):
 
 
 def test_every_channel_of_a_stamp_gets_the_same_geometric_transform():
-    one = _stamps(32, 1, 21, seed=6)
+    one = random_stamps(32, 1, 21, seed=6)
     x = one.repeat(1, 4, 1, 1)  # four identical channels (template, science, difference, snr)
     cfg = augment_preset("realbogus", noise_level=0.0)
     out = Augmenter(cfg, seed=1)(x)

@@ -19,10 +19,7 @@ from pipeline.prep import (
     robust_sigma,
     ztf_normalize,
 )
-
-
-def _stamps(n: int, c: int, size: int, seed: int = 0) -> torch.Tensor:
-    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed))
+from tests.pipeline.prep.prep_helpers import random_stamps
 
 
 def test_crop_and_downsample_is_a_3x3_block_mean_of_the_centre_207px():
@@ -36,7 +33,7 @@ def test_crop_and_downsample_is_a_3x3_block_mean_of_the_centre_207px():
 
 
 def test_viewpoints_are_the_rotated_corners_of_the_four_views():
-    x = _stamps(2, 3, 69)
+    x = random_stamps(2, 3, 69)
     parts = dieleman_viewpoints(x)
     assert parts.shape == (2, 16, 3, 45, 45)
     # View 0: part k is corner k (clockwise from top-left) rotated by k * 90 degrees.
@@ -56,7 +53,7 @@ def test_viewpoints_are_the_rotated_corners_of_the_four_views():
 
 @pytest.mark.parametrize("k", range(1, 8))
 def test_viewpoints_of_a_rotated_or_mirrored_stamp_are_the_same_set_permuted(k):
-    x = _stamps(3, 3, 69, seed=1)
+    x = random_stamps(3, 3, 69, seed=1)
     base = dieleman_viewpoints(x)
     moved = dieleman_viewpoints(dihedral(x, k))
     dist = (moved[:, :, None] - base[:, None]).abs().flatten(3).amax(-1).amax(0)  # (16, 16)
@@ -70,7 +67,7 @@ def test_viewpoints_of_a_rotated_or_mirrored_stamp_are_the_same_set_permuted(k):
 
 
 def test_viewpoint_layer_is_differentiable_and_flattens_for_a_shared_conv_stack():
-    x = _stamps(2, 3, 45).requires_grad_(True)
+    x = random_stamps(2, 3, 45).requires_grad_(True)
     layer = DielemanViewpoints(part_size=29)  # a smaller grid, as a `small` preset may use
     out = layer(x)
     assert out.shape == (2 * 16, 3, 29, 29)
@@ -80,7 +77,7 @@ def test_viewpoint_layer_is_differentiable_and_flattens_for_a_shared_conv_stack(
 
 def test_viewpoints_reject_parts_larger_than_the_view():
     with pytest.raises(ValueError, match="part_size"):
-        dieleman_viewpoints(_stamps(1, 1, 40), part_size=45)
+        dieleman_viewpoints(random_stamps(1, 1, 40), part_size=45)
 
 
 def test_robust_sigma_recovers_the_noise_and_ignores_a_bright_source():
@@ -166,7 +163,7 @@ def test_fill_masked_fills_and_keeps_the_mask_as_channels():
 
 def test_named_preprocessors_bind_their_arguments():
     prep = get_preprocessor("dieleman", crop=30, out=10)
-    assert prep(_stamps(1, 3, 40)).shape == (1, 3, 10, 10)
+    assert prep(random_stamps(1, 3, 40)).shape == (1, 3, 10, 10)
     assert get_preprocessor("none") is None
     with pytest.raises(ValueError, match="unknown preprocessing"):
         get_preprocessor("nope")
