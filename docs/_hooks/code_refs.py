@@ -45,14 +45,15 @@ def _quiet_imports():
 
 
 @cache
-def _resolves(dotted: str) -> bool:
+def _problem(dotted: str) -> str | None:
+    """Why ``dotted`` does not resolve, or None when it names a module or an attribute of one."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     with _quiet_imports():
         return _lookup(dotted.split("."))
 
 
-def _lookup(parts: list[str]) -> bool:
+def _lookup(parts: list[str]) -> str | None:
     for cut in range(len(parts), 0, -1):
         module = ".".join(parts[:cut])
         try:
@@ -60,16 +61,16 @@ def _lookup(parts: list[str]) -> bool:
         except ModuleNotFoundError as error:
             if error.name == module:
                 continue
-            return False
-        except Exception:  # a module that does not import is not a name the docs can point to
-            return False
+            return f"importing {module} fails: {error}"
+        except Exception as error:  # a module that does not import is not a name the docs can point to
+            return f"importing {module} fails: {error!r}"
         for name in parts[cut:]:
             try:
                 obj = getattr(obj, name)
             except AttributeError:
-                return False
-        return True
-    return False
+                return f"{module} has no {'.'.join(parts[cut:])}"
+        return None
+    return "no such module"
 
 
 def _exists(path: str) -> bool:
@@ -82,8 +83,14 @@ def on_page_markdown(markdown: str, page, **kwargs) -> str:
     for span in CODE_SPAN.findall(text):
         span = span.strip()
         dotted = DOTTED.match(span)
-        if dotted and not _resolves(dotted.group(0)):
-            log.warning("%s: `%s` does not name anything in the code", page.file.src_path, dotted.group(0))
+        problem = _problem(dotted.group(0)) if dotted else None
+        if problem:
+            log.warning(
+                "%s: `%s` does not name anything in the code (%s)",
+                page.file.src_path,
+                dotted.group(0),
+                problem,
+            )
         elif REPO_PATH.match(span) and not _exists(span):
             log.warning("%s: `%s` is not a path in the repository", page.file.src_path, span)
     return markdown
