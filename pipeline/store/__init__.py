@@ -1,7 +1,9 @@
 """The HDF5 stamp store (docs/design.md, "Stamp store") and the ways it is filled.
 
-- :mod:`pipeline.store.stamp_store`: the format: :class:`StampStoreWriter`, :class:`StampStore`,
-  :func:`open_store` (validated), content hashes.
+- :mod:`pipeline.store.stamp_store`: the format and reading it: :class:`StampStore`, :func:`open_store`
+  (validated, :class:`StoreValidationError` lists every problem), content hashes.
+- :mod:`pipeline.store.writer`: :class:`StampStoreWriter` appends stamps, masks, catalog columns and labels
+  in chunks; the final name appears only when it closes successfully.
 - :mod:`pipeline.store.builder`: :class:`StoreBuilder` accumulates stamps from many inputs, conforms their
   size and channels, records rejects and returns an :class:`IngestReport` (ingested + rejected = inputs).
 - :mod:`pipeline.store.merge`: joins the part stores of a chunked ingest into one store.
@@ -17,11 +19,11 @@ _EXPORTS = {
     "merge_stores": "merge",
     "SCHEMA_VERSION": "stamp_store",
     "StampStore": "stamp_store",
-    "StampStoreWriter": "stamp_store",
     "StoreValidationError": "stamp_store",
     "combined_sha256": "stamp_store",
     "open_store": "stamp_store",
     "sha256_file": "stamp_store",
+    "StampStoreWriter": "writer",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
