@@ -17,34 +17,22 @@ A rerun of the same night with the same inputs and model is all cache hits and r
 from __future__ import annotations
 
 import logging
-import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from prefect import flow
+from prefect.task_runners import TaskRunner
 
-from flows.artifacts import publish_summary
 from flows.ingest_flow import DEFAULT_CHUNK_FILES, ingest_manifest_record, ingest_stage
 from flows.params import IngestSource
 from flows.runners import RunnerOptions, make_task_runner
-from flows.score_flow import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CHUNK_ROWS,
-    publish_report,
-    report_stage,
-    score_stage,
-)
-from pipeline.runs import (
-    MANIFEST_NAME,
-    catalog_counts,
-    record_stage,
-    stage_record,
-    summary_markdown,
-    summary_rows,
-    utc_timestamp,
-)
+from flows.score_flow import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, report_stage, score_stage
+from flows.stages import StageRecorder
+from pipeline.runs import MANIFEST_NAME, catalog_counts, summary_markdown, summary_rows
+from pipeline.store import IngestReport
 
 log = logging.getLogger(__name__)
 NIGHT_PLACEHOLDER = "{night}"
@@ -72,6 +60,108 @@ def with_night(source: Any, night: str) -> Any:
     return type(source).model_validate_json(text)
 
 
+@dataclass
+class NightRun:
+    """One night's run: the night, its run folder, the task runner and the stage recorder."""
+
+    night: str
+    run_dir: Path
+    runner: TaskRunner
+    recorder: StageRecorder
+    progress: bool = False
+
+    @property
+    def store(self) -> Path:
+        return self.run_dir / "stamps.h5"
+
+    @property
+    def scored(self) -> Path:
+        return self.run_dir / "scored.parquet"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.run_dir / "report"
+
+
+def ingest_night(run: NightRun, source: IngestSource, chunk_files: int) -> IngestReport:
+    """Ingest the night's ``source`` into ``stamps.h5`` (+ ``rejects.csv``); records the ``ingest`` stage."""
+    stage = ingest_stage(run.runner, source, run.store, chunk_files=chunk_files, progress=run.progress)
+    config = {"source": source.model_dump(mode="json"), "out": run.store, "chunk_files": chunk_files}
+    run.recorder.write("ingest", ingest_manifest_record(stage, config, run.recorder.started))
+    return stage.result
+
+
+def score_night(
+    run: NightRun, model: Path, *, batch_size: int, chunk_rows: int, threads: int | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Score the night's store with the checkpoint ``model`` into ``scored.parquet``; records the ``score``
+    stage. Returns the score result and the catalog's counts (:func:`pipeline.runs.catalog_counts`)."""
+    scoring = score_stage(
+        run.runner,
+        model,
+        run.store,
+        run.scored,
+        batch_size=batch_size,
+        chunk_rows=chunk_rows,
+        threads=threads,
+        progress=run.progress,
+    )
+    counts = catalog_counts(run.scored)
+    config = {"model": model, "store": run.store, "batch_size": batch_size, "chunk_rows": chunk_rows}
+    run.recorder.record(
+        "score",
+        scoring,
+        config=config,
+        outputs={"catalog": run.scored},
+        model_version=scoring.result["model_version"],
+        counts=counts,
+    )
+    return scoring.result, counts
+
+
+def report_night(run: NightRun, labels: Path, label_on: str | None) -> dict[str, Any]:
+    """Write ``report/`` of the scored night against ``labels``, publish it (``nightly-report``) and record
+    the ``report`` stage; returns the report task's result."""
+    reporting = report_stage(run.runner, run.scored, labels, run.report_dir, store=run.store, on=label_on)
+    report = reporting.result
+    run.recorder.publish_report(report, key="nightly-report")
+    run.recorder.record(
+        "report",
+        reporting,
+        config={"scored": run.scored, "labels": labels, "out": run.report_dir, "on": label_on},
+        outputs={"report": report["result"]["index_html"]},
+        headline=dict(report["headline"]),
+    )
+    return report
+
+
+def publish_night(
+    run: NightRun,
+    config: dict[str, Any],
+    ingest: IngestReport,
+    score: dict[str, Any] | None,
+    counts: dict[str, Any] | None,
+    report: dict[str, Any] | None,
+) -> dict[str, str]:
+    """Publish the night's counts (``nightly-summary``, ``nightly-table``) and record the whole night as the
+    ``nightly`` stage (its ``config``, what it wrote, timings per stage, every task state); returns the
+    artifact keys."""
+    headline = dict(report["headline"]) if report else None
+    rows = summary_rows(ingest=ingest.to_dict(), counts=counts, metrics=headline)
+    links = {
+        "store": ingest.store,
+        "rejects": ingest.rejects,
+        "catalog": score["catalog"] if score else None,
+        "report": report["result"]["index_html"] if report else None,
+    }
+    markdown = summary_markdown(f"stampflow nightly {run.night}", rows, links)
+    artifacts = run.recorder.publish(
+        "nightly", markdown, rows, description=f"night {run.night}: {ingest.summary()}"
+    )
+    run.recorder.record_run("nightly", config=config, outputs={k: v for k, v in links.items() if v})
+    return artifacts
+
+
 @flow(name="nightly")
 def nightly_flow(
     source: IngestSource,
@@ -95,124 +185,31 @@ def nightly_flow(
     Returns:
         ``{"night", "run_dir", "ingest", "score", "counts", "report", "tasks", "timings_s", "artifacts"}``.
     """
-    started = utc_timestamp()
     night = resolve_night(night, timezone)
-    source = with_night(source, night)
     run_dir = Path(str(run_dir).replace(NIGHT_PLACEHOLDER, night))
-    store, scored, report_dir = run_dir / "stamps.h5", run_dir / "scored.parquet", run_dir / "report"
-    manifest = run_dir / MANIFEST_NAME
-    timings: dict[str, float] = {}
-    tasks: dict[str, int] = {}
-    score_result, counts, report = None, None, None
-
-    def count(stage) -> None:
-        for state, n in stage.tasks.items():
-            tasks[state] = tasks.get(state, 0) + n
-
+    recorder = StageRecorder(run_dir / MANIFEST_NAME)
+    score, counts, report = None, None, None
     with make_task_runner(runner) as task_runner:
-        ingest = ingest_stage(task_runner, source, store, chunk_files=chunk_files, progress=progress)
-        timings["ingest"] = ingest.seconds
-        count(ingest)
-        config = {"source": source.model_dump(mode="json"), "out": store, "chunk_files": chunk_files}
-        record_stage(manifest, "ingest", ingest_manifest_record(ingest, config, started))
-        if ingest.result.n_ingested == 0:
-            log.warning(
-                "night %s: nothing was ingested (%s); nothing to score", night, ingest.result.summary()
-            )
+        run = NightRun(night, run_dir, task_runner, recorder, progress)
+        ingest = ingest_night(run, with_night(source, night), chunk_files)
+        if ingest.n_ingested == 0:
+            log.warning("night %s: nothing was ingested (%s); nothing to score", night, ingest.summary())
         else:
-            t = time.perf_counter()
-            scoring = score_stage(
-                task_runner,
-                model,
-                store,
-                scored,
-                batch_size=batch_size,
-                chunk_rows=chunk_rows,
-                threads=threads,
-                progress=progress,
-            )
-            score_result = scoring.result
-            count(scoring)
-            counts = catalog_counts(scored)
-            timings["score"] = time.perf_counter() - t
-            record_stage(
-                manifest,
-                "score",
-                stage_record(
-                    config={
-                        "model": model,
-                        "store": store,
-                        "batch_size": batch_size,
-                        "chunk_rows": chunk_rows,
-                    },
-                    inputs=scoring.inputs,
-                    outputs={"catalog": scored},
-                    seconds=scoring.seconds,
-                    timings_s={"score": scoring.seconds},
-                    tasks=scoring.tasks,
-                    model_version=score_result["model_version"],
-                    counts=counts,
-                ),
-            )
+            scoring = {"batch_size": batch_size, "chunk_rows": chunk_rows, "threads": threads}
+            score, counts = score_night(run, model, **scoring)
             if labels is not None:
-                reporting = report_stage(task_runner, scored, labels, report_dir, store=store, on=label_on)
-                report = reporting.result
-                count(reporting)
-                timings["report"] = reporting.seconds
-                publish_report(report, key="nightly-report")
-                record_stage(
-                    manifest,
-                    "report",
-                    stage_record(
-                        config={"scored": scored, "labels": labels, "out": report_dir, "on": label_on},
-                        inputs=reporting.inputs,
-                        outputs={"report": report["result"]["index_html"]},
-                        seconds=reporting.seconds,
-                        timings_s={"report": reporting.seconds},
-                        tasks=reporting.tasks,
-                        headline=dict(report["headline"]),
-                    ),
-                )
-    rows = summary_rows(
-        ingest=ingest.result.to_dict(), counts=counts, metrics=dict(report["headline"]) if report else None
-    )
-    links = {
-        "store": ingest.result.store,
-        "rejects": ingest.result.rejects,
-        "catalog": score_result["catalog"] if score_result else None,
-        "report": report["result"]["index_html"] if report else None,
-    }
-    markdown = summary_markdown(f"stampflow nightly {night}", rows, links)
-    artifacts = publish_summary(
-        "nightly", markdown, rows, description=f"night {night}: {ingest.result.summary()}"
-    )
-    record_stage(
-        manifest,
-        "nightly",
-        stage_record(
-            config={
-                "night": night,
-                "timezone": timezone,
-                "model": model,
-                "labels": labels,
-                "runner": runner.model_dump(mode="json"),
-                "run_dir": run_dir,
-            },
-            outputs={k: v for k, v in links.items() if v},
-            started=started,
-            seconds=sum(timings.values()),
-            timings_s=timings,
-            tasks=tasks,
-        ),
-    )
+                report = report_night(run, labels, label_on)
+    config = {"night": night, "timezone": timezone, "model": model, "labels": labels}
+    config |= {"runner": runner.model_dump(mode="json"), "run_dir": run_dir}
+    artifacts = publish_night(run, config, ingest, score, counts, report)
     return {
         "night": night,
         "run_dir": str(run_dir),
-        "ingest": ingest.result.to_dict(),
-        "score": score_result,
+        "ingest": ingest.to_dict(),
+        "score": score,
         "counts": counts,
         "report": report["result"] if report else None,
-        "tasks": tasks,
-        "timings_s": timings,
+        "tasks": dict(recorder.tasks),
+        "timings_s": recorder.timings_s,
         "artifacts": artifacts,
     }

@@ -19,63 +19,73 @@ from prefect.task_runners import TaskRunner
 from flows.caching import cached, fingerprints
 from flows.params import SimulateParams
 from flows.runners import RunnerOptions, StageResult, in_daemon_process, make_task_runner, run_tasks
-from pipeline.runs import MANIFEST_NAME, record_stage, stage_record, utc_timestamp
+from flows.stages import StageRecorder
+from pipeline.runs import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 
 
+#: Objects per process-pool chunk of each simulator, unless ``params.chunk_size`` says.
+DEFAULT_CHUNK_SIZE = {"galaxies": 50, "transients": 500}
+
+
+def _where(params: SimulateParams, start: float) -> dict[str, Any]:
+    return {"out": str(params.out), "seconds": round(time.perf_counter() - start, 2)}
+
+
+def simulate_galaxies_into(params: SimulateParams, start: float, **common: Any) -> tuple[dict, list[str]]:
+    """Galaxies with simulated votes (:func:`pipeline.simulate.galaxies.simulate_galaxies`); returns the
+    summary (``galaxies``, ``out``, ``seconds`` since ``start``, ``types``) and the tables written."""
+    from pipeline.simulate.galaxies import GalaxyImaging, simulate_galaxies
+
+    imaging = GalaxyImaging(size=params.size, pixel_scale=params.pixel_scale)
+    tables = simulate_galaxies(params.n, params.out, imaging=imaging, jpeg=params.jpeg, **common)
+    types = tables["truth"]["type"].value_counts()
+    summary = {
+        "galaxies": params.n,
+        **_where(params, start),
+        "types": {str(k): int(v) for k, v in types.items()},
+    }
+    return summary, ["training_solutions.csv", "truth.csv", "simulation.json"]
+
+
+def simulate_transients_into(params: SimulateParams, start: float, **common: Any) -> tuple[dict, list[str]]:
+    """Real/bogus triplets (:func:`pipeline.simulate.transients.simulate_transients`); returns the summary
+    (``triplets``, ``survey``, ``out``, ``seconds`` since ``start``, ``real``, ``kinds``) and the tables
+    written."""
+    from pipeline.simulate.transients import simulate_transients
+
+    labels = simulate_transients(
+        params.n, params.out, survey=params.survey, compress=params.compress, **common
+    )
+    summary = {
+        "triplets": params.n,
+        "survey": params.survey,
+        **_where(params, start),
+        "real": int(labels["real"].sum()),
+        "kinds": {str(k): int(v) for k, v in labels["kind"].value_counts().items()},
+    }
+    return summary, ["labels.csv", "simulation.json"]
+
+
 @task(name="simulate", task_run_name="simulate-{params.what}-{params.n}")
 def simulate_task(params: SimulateParams, progress: bool = False) -> dict[str, Any]:
-    """Simulate one data set into ``params.out``; returns its summary and the fingerprints of its tables."""
+    """Simulate one data set into ``params.out``; returns its summary (counts per type or kind, ``out``,
+    ``seconds``) and the fingerprints of its tables."""
     workers = params.workers
     if in_daemon_process():
         log.info("in a daemonic worker process: simulating in one process")
         workers = 1
-    start = time.perf_counter()
-    out = Path(params.out)
-    if params.what == "galaxies":
-        from pipeline.simulate.galaxies import GalaxyImaging, simulate_galaxies
-
-        tables = simulate_galaxies(
-            params.n,
-            out,
-            seed=params.seed,
-            imaging=GalaxyImaging(size=params.size, pixel_scale=params.pixel_scale),
-            workers=workers,
-            chunk_size=params.chunk_size or 50,
-            jpeg=params.jpeg,
-            progress=progress,
-        )
-        summary = {
-            "galaxies": params.n,
-            "out": str(out),
-            "seconds": round(time.perf_counter() - start, 2),
-            "types": {str(k): int(v) for k, v in tables["truth"]["type"].value_counts().items()},
-        }
-        written = [out / "training_solutions.csv", out / "truth.csv", out / "simulation.json"]
-    else:
-        from pipeline.simulate.transients import simulate_transients
-
-        labels = simulate_transients(
-            params.n,
-            out,
-            survey=params.survey,
-            seed=params.seed,
-            workers=workers,
-            chunk_size=params.chunk_size or 500,
-            compress=params.compress,
-            progress=progress,
-        )
-        summary = {
-            "triplets": params.n,
-            "survey": params.survey,
-            "out": str(out),
-            "seconds": round(time.perf_counter() - start, 2),
-            "real": int(labels["real"].sum()),
-            "kinds": {str(k): int(v) for k, v in labels["kind"].value_counts().items()},
-        }
-        written = [out / "labels.csv", out / "simulation.json"]
-    return {"result": summary, "outputs": fingerprints(written)}
+    simulate = simulate_galaxies_into if params.what == "galaxies" else simulate_transients_into
+    summary, written = simulate(
+        params,
+        time.perf_counter(),
+        seed=params.seed,
+        workers=workers,
+        chunk_size=params.chunk_size or DEFAULT_CHUNK_SIZE[params.what],
+        progress=progress,
+    )
+    return {"result": summary, "outputs": fingerprints([Path(params.out) / name for name in written])}
 
 
 def simulate_stage(
@@ -100,18 +110,15 @@ def simulate_flow(
     Returns:
         The summary: counts per type or kind, output folder, seconds.
     """
-    started = utc_timestamp()
+    recorder = StageRecorder(manifest or Path(params.out).parent / MANIFEST_NAME, seed=params.seed)
     with make_task_runner(RunnerOptions()) as runner:
         stage = simulate_stage(runner, [params], progress=progress)
-    record = stage_record(
+    recorder.record(
+        f"simulate-{Path(params.out).name}",
+        stage,
         config=params.model_dump(mode="json"),
         outputs={"folder": params.out},
-        seed=params.seed,
-        started=started,
-        seconds=stage.seconds,
-        timings_s={"simulate": stage.seconds},
-        tasks=stage.tasks,
+        started=recorder.started,
+        step="simulate",
     )
-    target = manifest or Path(params.out).parent / MANIFEST_NAME
-    record_stage(target, f"simulate-{Path(params.out).name}", record)
     return stage.result[0]

@@ -23,7 +23,8 @@ from prefect.task_runners import TaskRunner
 from flows.caching import REPO, cached, file_digests, fingerprints
 from flows.params import TrainParams
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
-from pipeline.runs import MANIFEST_NAME, file_record, record_stage, stage_record, utc_timestamp
+from flows.stages import StageRecorder
+from pipeline.runs import MANIFEST_NAME, file_record
 
 #: Lines of a failed training's log quoted in the error.
 LOG_TAIL_LINES = 15
@@ -134,20 +135,16 @@ def train_flow(
     Returns:
         The training result: ``checkpoint``, ``model_card``, ``metrics``, ``seconds``, ``epochs``.
     """
-    started = utc_timestamp()
+    recorder = StageRecorder(manifest or Path(params.out).parent / MANIFEST_NAME, seed=params.seed)
     with make_task_runner(RunnerOptions()) as runner:
         stage = train_stage(runner, [params], log_files=[log_file])
     result = stage.result[0]
-    record = stage_record(
+    recorder.record(
+        "train",
+        stage,
         config=params.model_dump(mode="json"),
-        inputs=stage.inputs,
         outputs={"checkpoint": result["checkpoint"], "model_card": result["model_card"]},
-        seed=params.seed,
-        started=started,
-        seconds=stage.seconds,
-        timings_s={"train": stage.seconds},
-        tasks=stage.tasks,
+        started=recorder.started,
         metrics=result.get("metrics", {}),
     )
-    record_stage(manifest or Path(params.out).parent / MANIFEST_NAME, "train", record)
     return result

@@ -4,42 +4,54 @@ as a cron deployment would run it (:mod:`flows.nightly`)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from flows.cli_common import add_runner_arguments, add_size_arguments, is_tty, parse_csv_list, runner_options
+from flows.commands._command import add_command, print_result
+
+#: The one-line help of ``stampflow nightly`` and its description.
+HELP = "run one night: ingest new stamps or alerts, score them with a fixed model, report"
+DESCRIPTION = """\
+Ingest the night's FITS stamps or alert packets into RUN_DIR/stamps.h5 (+ rejects.csv), score them with a
+fixed checkpoint into RUN_DIR/scored.parquet, write RUN_DIR/report when labels are given, publish the
+counts as Prefect artifacts and write RUN_DIR/manifest.json. '{night}' in the inputs and RUN_DIR becomes
+the night (--night, default today in --timezone). A rerun of the same night with the same files does no
+work twice. Exit 1 when nothing could be ingested.
+"""
+#: Options handed to :func:`flows.nightly.nightly_flow` under their own names.
+FLOW_OPTIONS = ("model", "run_dir", "labels", "night", "timezone", "chunk_files", "chunk_rows")
+
+
+def night_source(args: argparse.Namespace):
+    """The ingest source of the options: alert packets (``--kind alerts``) or FITS stamps."""
+    from flows.params import AlertSource, FitsSource
+
+    if args.kind == "alerts":
+        return AlertSource(inputs=args.inputs, stamp_shape=args.stamp_size or (63, 63))
+    fits = {
+        "extensions": args.extensions,
+        "stamp_shape": args.stamp_size,
+        "header_keys": args.header_keys or [],
+    }
+    return FitsSource(inputs=args.inputs, size_policy=args.on_size_mismatch, **fits)
 
 
 def _nightly(args: argparse.Namespace) -> int:
     from flows.nightly import nightly_flow
-    from flows.params import AlertSource, FitsSource
 
-    if args.kind == "alerts":
-        source = AlertSource(inputs=args.inputs, stamp_shape=args.stamp_size or (63, 63))
-    else:
-        source = FitsSource(
-            inputs=args.inputs,
-            extensions=args.extensions,
-            stamp_shape=args.stamp_size,
-            size_policy=args.on_size_mismatch,
-            header_keys=args.header_keys or [],
-        )
     result = nightly_flow(
-        source=source,
-        model=args.model,
-        run_dir=args.run_dir,
-        labels=args.labels,
+        source=night_source(args),
         label_on=args.on,
-        night=args.night,
-        timezone=args.timezone,
-        chunk_files=args.chunk_files,
-        chunk_rows=args.chunk_rows,
         runner=runner_options(args),
         progress=is_tty(),
+        **{name: getattr(args, name) for name in FLOW_OPTIONS},
     )
+    return print_result(result, as_json=args.json, text=_summary, failed=_nothing_ingested)
+
+
+def _nothing_ingested(result: dict) -> bool:
     ingest = result["ingest"]
-    print(json.dumps(result, indent=2, default=str) if args.json else _summary(result))
-    return 0 if ingest["n_ingested"] or not ingest["n_inputs"] else 1
+    return bool(ingest["n_inputs"]) and not ingest["n_ingested"]
 
 
 def _summary(result: dict) -> str:
@@ -56,17 +68,7 @@ def _summary(result: dict) -> str:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``nightly`` subcommand."""
-    parser = subparsers.add_parser(
-        "nightly",
-        help="run one night: ingest new stamps or alerts, score them with a fixed model, report",
-        description=(
-            "Ingest the night's FITS stamps or alert packets into RUN_DIR/stamps.h5 (+ rejects.csv), score "
-            "them with a fixed checkpoint into RUN_DIR/scored.parquet, write RUN_DIR/report when labels are "
-            "given, publish the counts as Prefect artifacts and write RUN_DIR/manifest.json. '{night}' in "
-            "the inputs and RUN_DIR becomes the night (--night, default today in --timezone). A rerun of the "
-            "same night with the same files does no work twice. Exit 1 when nothing could be ingested."
-        ),
-    )
+    parser = add_command(subparsers, "nightly", _nightly, help=HELP, description=DESCRIPTION)
     parser.add_argument("inputs", nargs="+", type=Path, help="files and/or folders of the night")
     parser.add_argument("--model", type=Path, required=True, help="checkpoint (model.ckpt)")
     parser.add_argument(
@@ -92,4 +94,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-rows", type=int, default=8192, help="stamps per scoring task (default 8192)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_runner_arguments(parser, chunk=("--chunk-files", 1000, "files"))
-    parser.set_defaults(func=_nightly)

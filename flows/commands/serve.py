@@ -8,6 +8,19 @@ import os
 import sys
 from pathlib import Path
 
+from flows.commands._command import add_command
+
+#: The one-line help of ``stampflow serve`` and its description.
+HELP = "register scheduled deployments (cron, time zone) with a Prefect server and run them"
+DESCRIPTION = """\
+Register the deployments of a JSON file with the Prefect server named by PREFECT_API_URL (each: a flow
+among nightly, ingest, score, report, train, simulate; a name; a cron schedule and its time zone; fixed
+parameters) and run their flow runs in this process when they are due or triggered (`prefect deployment
+run FLOW/NAME`), until interrupted. Example file: {"deployments": [{"flow": "nightly", "name": "ztf",
+"cron": "0 9 * * *", "timezone": "America/Santiago", "parameters": {"source": {"kind": "fits", "inputs":
+["/data/{night}"]}, "model": "runs/rb/model/model.ckpt"}}]}
+"""
+
 
 def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
@@ -35,19 +48,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``serve`` subcommand."""
-    parser = subparsers.add_parser(
-        "serve",
-        help="register scheduled deployments (cron, time zone) with a Prefect server and run them",
-        description=(
-            "Register the deployments of a JSON file with the Prefect server named by PREFECT_API_URL (each: "
-            "a flow among nightly, ingest, score, report, train, simulate; a name; a cron schedule and its "
-            "time zone; fixed parameters) and run their flow runs in this process when they are due or "
-            "triggered (`prefect deployment run FLOW/NAME`), until interrupted. Example file: "
-            '{"deployments": [{"flow": "nightly", "name": "ztf", "cron": "0 9 * * *", "timezone": '
-            '"America/Santiago", "parameters": {"source": {"kind": "fits", "inputs": ["/data/{night}"]}, '
-            '"model": "runs/rb/model/model.ckpt"}}]}'
-        ),
-    )
+    parser = add_command(subparsers, "serve", _serve, help=HELP, description=DESCRIPTION)
     parser.add_argument("--config", type=Path, required=True, help="deployments file (JSON)")
     parser.add_argument("--limit", type=int, help="at most this many flow runs at once")
-    parser.set_defaults(func=_serve)

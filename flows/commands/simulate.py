@@ -6,9 +6,10 @@ the files (cached)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from flows.commands._command import add_command, print_result
 
 
 def _positive(text: str) -> int:
@@ -25,46 +26,31 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _simulate(args: argparse.Namespace, what: str) -> dict:
+#: Options of each kind of data set handed to :class:`flows.params.SimulateParams` under their own names.
+PARAMS = {
+    "galaxies": ("n", "out", "seed", "workers", "chunk_size", "size", "pixel_scale", "jpeg"),
+    "transients": ("n", "out", "seed", "workers", "chunk_size", "survey"),
+}
+#: The line printed for each kind of data set (formatted with the options and the summary).
+DONE = {
+    "galaxies": "wrote {n} galaxies ({size}x{size} px, g r i) to {out} in {seconds:.1f} s",
+    "transients": "wrote {n} {survey} triplets ({real} real) to {out} in {seconds:.1f} s",
+}
+
+
+def _simulate(args: argparse.Namespace) -> int:
     from flows.params import SimulateParams
     from flows.simulate_flow import simulate_flow
 
-    params = SimulateParams(
-        what=what,
-        n=args.n,
-        out=args.out,
-        seed=args.seed,
-        workers=args.workers,
-        chunk_size=args.chunk_size,
-        **(
-            {"size": args.size, "pixel_scale": args.pixel_scale, "jpeg": args.jpeg}
-            if what == "galaxies"
-            else {"survey": args.survey, "compress": not args.no_gzip}
-        ),
+    options = {name: getattr(args, name) for name in PARAMS[args.what]}
+    if args.what == "transients":
+        options["compress"] = not args.no_gzip
+    summary = simulate_flow(
+        params=SimulateParams(what=args.what, **options), progress=not args.quiet and sys.stderr.isatty()
     )
-    return simulate_flow(params=params, progress=not args.quiet and sys.stderr.isatty())
-
-
-def _galaxies(args: argparse.Namespace) -> int:
-    summary = _simulate(args, "galaxies")
-    print(
-        json.dumps(summary, indent=2)
-        if args.json
-        else f"wrote {args.n} galaxies ({args.size}x{args.size} px, g r i) to {args.out} "
-        f"in {summary['seconds']:.1f} s"
+    return print_result(
+        summary, as_json=args.json, text=lambda s: DONE[args.what].format_map({**vars(args), **s})
     )
-    return 0
-
-
-def _transients(args: argparse.Namespace) -> int:
-    summary = _simulate(args, "transients")
-    print(
-        json.dumps(summary, indent=2)
-        if args.json
-        else f"wrote {args.n} {args.survey} triplets ({summary['real']} real) to {args.out} "
-        f"in {summary['seconds']:.1f} s"
-    )
-    return 0
 
 
 def _common(parser: argparse.ArgumentParser, chunk_size: int) -> None:
@@ -80,14 +66,15 @@ def _common(parser: argparse.ArgumentParser, chunk_size: int) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``simulate galaxies`` and ``simulate transients``."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "simulate",
+        lambda args: (parser.print_help(), 2)[1],
         help="simulate training data with known truth (GalSim galaxies + votes, real/bogus triplets)",
         description="Simulate training data with known truth, rendered with GalSim. The same --seed gives "
         "byte-identical output, whatever --workers.",
     )
     sub = parser.add_subparsers(title="what", dest="what", metavar="WHAT")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
     gal = sub.add_parser(
         "galaxies",
@@ -104,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--jpeg", action="store_true", help="also write 424x424 gri JPEGs like the Kaggle images"
     )
     _common(gal, chunk_size=50)
-    gal.set_defaults(func=_galaxies)
+    gal.set_defaults(func=_simulate)
 
     tr = sub.add_parser(
         "transients",
@@ -122,4 +109,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     tr.add_argument("--no-gzip", action="store_true", help="write plain .fits instead of .fits.gz")
     _common(tr, chunk_size=500)
-    tr.set_defaults(func=_transients)
+    tr.set_defaults(func=_simulate)

@@ -7,9 +7,9 @@ DDP works: ``--accelerator gpu --devices 4 --strategy ddp``), cached on the opti
 from __future__ import annotations
 
 import argparse
-import json
 
 from flows.cli_common import extra_argv
+from flows.commands._command import add_command, print_result
 from models.train_options import add_train_arguments
 
 TASK_HELP = {
@@ -18,7 +18,8 @@ TASK_HELP = {
 }
 
 
-#: Options of ``add_train_arguments`` that :class:`flows.params.TrainParams` has fields for.
+#: Options of ``add_train_arguments`` that :class:`flows.params.TrainParams` has fields for (of the same
+#: name, but ``store`` -> ``stores``).
 KNOWN = {
     "store",
     "out",
@@ -35,47 +36,38 @@ KNOWN = {
 }
 
 
+#: The one-line help of ``stampflow train`` and its description.
+HELP = "train a CNN on stamp stores (morphology, realbogus)"
+DESCRIPTION = """\
+Train a model on one or more stamp stores (split by object id, seeded) and write OUT/model.ckpt with
+OUT/model_card.json (task, preset, channels, stamp size, normalisation, output names, training data hash,
+seed, test metrics).
+"""
+
+
 def train_params(task: str, args: argparse.Namespace, parser: argparse.ArgumentParser):
     """:class:`flows.params.TrainParams` of parsed options; options it has no field for are passed on verbatim."""
     from flows.params import TrainParams
 
+    same_name = {name: getattr(args, name) for name in KNOWN - {"store", "devices"}}
     return TrainParams(
         task=task,
         stores=args.store,
-        out=args.out,
-        preset=args.preset,
-        max_epochs=args.max_epochs,
-        max_minutes=args.max_minutes,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        accelerator=args.accelerator,
         devices=str(args.devices),
-        num_nodes=args.num_nodes,
-        strategy=args.strategy,
-        threads=args.threads,
         extra_args=extra_argv(parser, args, KNOWN),
+        **same_name,
     )
 
 
 def _train(args: argparse.Namespace) -> int:
     from flows.train_flow import train_flow
 
-    result = train_flow(params=train_params(args.task, args, args.train_parser))
-    print(json.dumps(result, indent=2))
-    return 0
+    return print_result(train_flow(params=train_params(args.task, args, args.train_parser)))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train`` with one sub-subcommand per task."""
-    train = subparsers.add_parser(
-        "train",
-        help="train a CNN on stamp stores (morphology, realbogus)",
-        description=(
-            "Train a model on one or more stamp stores (split by object id, seeded) and write "
-            "OUT/model.ckpt with OUT/model_card.json (task, preset, channels, stamp size, normalisation, "
-            "output names, training data hash, seed, test metrics)."
-        ),
-    )
+    train = add_command(subparsers, "train", _train, help=HELP, description=DESCRIPTION)
     tasks = train.add_subparsers(title="tasks", dest="task", metavar="TASK", required=True)
     for task, text in TASK_HELP.items():
         sub = tasks.add_parser(task, help=text, description=text)

@@ -32,8 +32,8 @@ def task_run_states(flow_run_id: UUID, expected: int, timeout: float = 30.0) -> 
     return states
 
 
-def artifact_table(flow_run_id: UUID, key: str, timeout: float = 30.0) -> list[dict] | None:
-    """The rows of the table artifact ``key`` of a flow run (None if it never appears)."""
+def _artifact_data(flow_run_id: UUID, key: str, timeout: float) -> object | None:
+    """The ``data`` of the artifact ``key`` of a flow run, once the API has it (None if it never appears)."""
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline:
@@ -42,22 +42,18 @@ def artifact_table(flow_run_id: UUID, key: str, timeout: float = 30.0) -> list[d
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
             )
             if found:
-                data = found[0].data
-                return json.loads(data) if isinstance(data, str) else data
+                return found[0].data
             time.sleep(0.3)
     return None
+
+
+def artifact_table(flow_run_id: UUID, key: str, timeout: float = 30.0) -> list[dict] | None:
+    """The rows of the table artifact ``key`` of a flow run (None if it never appears)."""
+    data = _artifact_data(flow_run_id, key, timeout)
+    return json.loads(data) if isinstance(data, str) else data
 
 
 def artifact_markdown(flow_run_id: UUID, key: str, timeout: float = 30.0) -> str | None:
     """The text of the markdown artifact ``key`` of a flow run (None if it never appears)."""
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            found = client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            )
-            if found:
-                return str(found[0].data)
-            time.sleep(0.3)
-    return None
+    data = _artifact_data(flow_run_id, key, timeout)
+    return None if data is None else str(data)

@@ -13,23 +13,8 @@ from flows.cli import main
 @pytest.mark.prefect
 def test_simulate_transients_cli_writes_fits_and_labels(tmp_path, capsys):
     out = tmp_path / "ztf"
-    rc = main(
-        [
-            "simulate",
-            "transients",
-            "5",
-            "--survey",
-            "ztf",
-            "--out",
-            str(out),
-            "--seed",
-            "2",
-            "--workers",
-            "1",
-            "--json",
-            "-q",
-        ]
-    )
+    argv = ["simulate", "transients", "5", "--survey", "ztf", "--out", str(out), "--seed", "2"]
+    rc = main([*argv, "--workers", "1", "--json", "-q"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["triplets"] == 5 and summary["survey"] == "ztf"
@@ -43,26 +28,10 @@ def test_simulate_transients_cli_writes_fits_and_labels(tmp_path, capsys):
 @pytest.mark.prefect
 def test_simulate_galaxies_cli_writes_cubes_and_catalogs(tmp_path, capsys):
     out = tmp_path / "gz"
-    rc = main(
-        [
-            "simulate",
-            "galaxies",
-            "3",
-            "--out",
-            str(out),
-            "--seed",
-            "1",
-            "--workers",
-            "1",
-            "--size",
-            "41",
-            "--pixel-scale",
-            "0.5",
-            "-q",
-        ]
-    )
+    argv = ["simulate", "galaxies", "3", "--out", str(out), "--seed", "1", "--workers", "1"]
+    rc = main([*argv, "--size", "41", "--pixel-scale", "0.5", "-q"])
     assert rc == 0
-    assert "wrote 3 galaxies" in capsys.readouterr().out
+    assert f"wrote 3 galaxies (41x41 px, g r i) to {out} in " in capsys.readouterr().out
     for name in ("training_solutions.csv", "gz2_catalog.csv", "votes.csv", "truth.csv", "simulation.json"):
         assert (out / name).is_file()
     assert sorted(p.name for p in (out / "images").iterdir()) == ["100000.fits", "100001.fits", "100002.fits"]
