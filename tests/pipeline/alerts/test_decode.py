@@ -67,7 +67,7 @@ def test_every_sample_file_is_copied_and_decoded():
     in_manifests = {ZTF_ALERTS / r["file"] for r in manifest()} | set(rubin_sample_files())
     assert in_manifests <= set(files) and len(in_manifests) == 107
     alerts, rejects = read_alerts([ZTF_ALERTS])
-    assert rejects == [] and len(alerts) == len(files) == 116  # 107 + the 9 flat copies of older tests
+    assert rejects == [] and len(alerts) == len(files) == 107
 
 
 def test_ztf_fields_and_shapes_match_the_manifest():
