@@ -30,6 +30,8 @@ from typing import Any
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
 from prefect.tasks import Task
 
+from pipeline.ingest import check_name, expand_paths, input_name
+from pipeline.io import StampRejected
 from pipeline.store import combined_sha256, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,20 +78,22 @@ _digests_lock = threading.Lock()
 
 
 def file_sha256(path: str | os.PathLike) -> str | None:
-    """sha256 of a file's bytes (None if it is not a file), remembered per (path, size, mtime) so that a
-    file is read once per process however many tasks ask."""
+    """sha256 of a file's bytes, remembered per (path, size, mtime) so that a file is read once per process
+    however many tasks ask; None when it is not a file, cannot be read or has a name that is not UTF-8
+    (the reader that gets it rejects it with the reason, :mod:`pipeline.ingest.inputs`)."""
     p = Path(path)
     try:
+        check_name(p)
         stat = p.stat()
-    except OSError:
+        if not p.is_file():
+            return None
+        key = (str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+        with _digests_lock:
+            if key in _digests:
+                return _digests[key]
+        value = sha256_file(p)
+    except (OSError, StampRejected):
         return None
-    if not p.is_file():
-        return None
-    key = (str(p.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _digests_lock:
-        if key in _digests:
-            return _digests[key]
-    value = sha256_file(p)
     with _digests_lock:
         _digests[key] = value
     return value
@@ -97,30 +101,26 @@ def file_sha256(path: str | os.PathLike) -> str | None:
 
 def expand_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Each file as given, each folder's files (recursively, sorted by path), hidden state folders
-    (:data:`STATE_DIR`) left out."""
-    out: list[Path] = []
-    for item in paths:
-        p = Path(item)
-        if p.is_dir():
-            out.extend(
-                sorted(f for f in p.rglob("*") if f.is_file() and STATE_DIR not in f.relative_to(p).parts)
-            )
-        else:
-            out.append(p)
-    return out
+    (:data:`STATE_DIR`) left out (:func:`pipeline.ingest.inputs.expand_paths`)."""
+    return expand_paths(paths, lambda relative: STATE_DIR not in relative.parts)
 
 
 def file_digests(paths: Sequence[str | os.PathLike], threads: int = 4) -> dict[str, str | None]:
-    """``{path: sha256 or None}`` of files, hashed in ``threads`` threads (hashlib releases the GIL)."""
-    paths = [str(p) for p in paths]
+    """``{input name: sha256 or None}`` of files (:func:`file_sha256`, names by
+    :func:`pipeline.ingest.inputs.input_name`), hashed in ``threads`` threads (hashlib releases the GIL).
+    This is the one hashing of an ingest's files: its cache keys, chunks and the store's ``source_sha256``."""
+    paths = list(paths)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        return dict(zip(paths, pool.map(file_sha256, paths), strict=True))
+        return dict(zip(map(input_name, paths), pool.map(file_sha256, paths), strict=True))
 
 
 def content_key(paths: Iterable[str | os.PathLike]) -> str:
     """One sha256 over the files of ``paths`` (folders expanded): their names and their bytes' sha256."""
-    files = expand_files(paths)
-    digests = file_digests(files)
+    return digests_key(file_digests(expand_files(paths)))
+
+
+def digests_key(digests: Mapping[str, str | None]) -> str:
+    """One sha256 over ``{name: sha256}`` (the content key of those files)."""
     return combined_sha256(f"{p}:{d}" for p, d in digests.items())
 
 

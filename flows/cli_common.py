@@ -1,12 +1,16 @@
-"""Argument types, shared options and exit-code handling of the ``stampflow`` ingest-like commands."""
+"""Argument types, shared options and exit-code handling of the ``stampflow`` ingest-like commands, and
+the options of a source generated from its model (:func:`add_model_arguments`, :func:`model_from_args`):
+each option is defined once, as a field of :mod:`pipeline.ingest.sources`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
 
 EXIT_NOTHING_INGESTED = 1
 EXIT_CANNOT_WRITE = 3
@@ -25,6 +29,76 @@ def parse_stamp_size(text: str) -> tuple[int, int]:
 def parse_csv_list(text: str) -> list[str]:
     """``"A, B,C"`` -> ``["A", "B", "C"]``."""
     return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def parse_int_or_str(text: str) -> int | str:
+    """``"1"`` -> 1 (an index), anything else as given (a name, e.g. an EXTNAME)."""
+    return int(text) if text.isdigit() else text
+
+
+#: Option spellings of the store size fields (the field names say what they are, the options are older).
+SIZE_FLAGS = {"stamp_shape": "--stamp-size", "size_policy": "--on-size-mismatch"}
+
+
+def _argument_kind(annotation: Any) -> dict[str, Any]:
+    """argparse ``type``/``choices`` of a field annotation (``X | None`` as ``X``); lists of words are
+    comma-separated, ``(H, W)`` sizes are ``N`` or ``HxW``."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, types.UnionType):
+        if set(args) == {int, str}:
+            return {"type": parse_int_or_str}
+        return _argument_kind(args[0])
+    if get_origin(annotation) is Literal:
+        return {"choices": list(args)}
+    if get_origin(annotation) is list:
+        return {"type": parse_csv_list} if args == [str] else {"type": args[0]}
+    if get_origin(annotation) is tuple:
+        return {"type": parse_stamp_size}
+    return {} if annotation is str else {"type": annotation}
+
+
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    model: Any,
+    *,
+    flags: Mapping[str, str] | None = None,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+    skip: tuple[str, ...] = ("kind",),
+) -> None:
+    """One argument per field of the pydantic ``model`` (in field order), its destination the field name.
+
+    A required field is positional (a list takes one or more values) unless ``flags`` spells it as an
+    option; any other field is ``--field-name`` (or its spelling in ``flags``). Type, choices and default
+    come from the field, the help from its description (``comma-separated`` added for lists of words);
+    ``extra`` adds the argparse keywords that cannot be derived. ``skip``: fields with no option.
+    """
+    flags, extra = flags or {}, extra or {}
+    for name, field in model.model_fields.items():
+        if name in skip:
+            continue
+        kwargs: dict[str, Any] = {**_argument_kind(field.annotation), "help": field.description}
+        if kwargs.get("type") is parse_csv_list:
+            kwargs["help"] = f"comma-separated {field.description}"
+        kwargs.update(extra.get(name, {}))
+        if field.is_required() and name not in flags:
+            if get_origin(field.annotation) is list:
+                kwargs["nargs"] = "+"
+            parser.add_argument(name, **kwargs)
+            continue
+        if field.is_required():
+            kwargs["required"] = True
+        else:
+            kwargs.setdefault("default", field.get_default(call_default_factory=True))
+        option = flags.get(name, "--" + name.replace("_", "-"))
+        if "choices" not in kwargs:  # named after the option, as argparse names an option's value
+            kwargs.setdefault("metavar", option.lstrip("-").replace("-", "_").upper())
+        parser.add_argument(option, dest=name, **kwargs)
+
+
+def model_from_args(model: Any, args: argparse.Namespace) -> Any:
+    """The ``model`` instance of the options :func:`add_model_arguments` added (fields without an
+    option keep their defaults)."""
+    return model(**{name: getattr(args, name) for name in model.model_fields if hasattr(args, name)})
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, default_out: Path | None = None) -> None:

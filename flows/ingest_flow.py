@@ -26,25 +26,15 @@ from flows.artifacts import publish_summary
 from flows.caching import (
     IO_RETRIES,
     cached,
-    content_key,
+    digests_key,
     expand_files,
     file_digests,
     fingerprints,
     state_dir,
 )
-from flows.params import (
-    CHUNKED_KINDS,
-    AlertSource,
-    Compression,
-    CutoutSource,
-    FitsSource,
-    GalaxyZooSource,
-    IngestSource,
-    LabelledSource,
-    source_paths,
-)
+from flows.params import Compression, IngestSource
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
-from pipeline.ingest import expand_inputs
+from pipeline.ingest import ingest_source, input_name, reader_class
 from pipeline.runs import (
     MANIFEST_NAME,
     file_record,
@@ -53,99 +43,19 @@ from pipeline.runs import (
     summary_markdown,
     summary_rows,
 )
-from pipeline.store import IngestReport, combined_sha256, open_store
+from pipeline.store import IngestReport, open_store
 
-#: Files per ingest task (docs/design.md: tasks of hundreds to thousands of stamps).
+#: Files per ingest task (DESIGN.md: tasks of hundreds to thousands of stamps).
 DEFAULT_CHUNK_FILES = 1000
 
 
-def alert_files(paths: list[Path]) -> list[Path]:
-    """Alert packet files of the inputs, as :func:`pipeline.ingest.alert_packets.ingest_alerts` finds them."""
-    from pipeline.alerts import expand_alert_inputs
-
-    return expand_alert_inputs(paths)
-
-
-def run_ingest(
-    source: Any,
-    files: list[Path] | None,
-    out: Path,
-    rejects: Path,
-    *,
-    compression: str = "lzf",
-    stamp_shape: tuple[int, int] | None = None,
-    pixel_scale_arcsec: float | None = None,
-    progress: bool = False,
-) -> IngestReport:
-    """Call the pipeline ingest of ``source``'s kind (on ``files`` for the many-file kinds)."""
-    common = {"rejects_path": rejects, "compression": compression, "progress": progress}
-    if isinstance(source, FitsSource):
-        from pipeline.ingest import ingest_fits
-
-        return ingest_fits(
-            files if files is not None else source.inputs,
-            out,
-            extensions=source.extensions,
-            stamp_shape=stamp_shape or source.stamp_shape,
-            size_policy=source.size_policy,
-            header_keys=source.header_keys,
-            pixel_scale_arcsec=pixel_scale_arcsec or source.pixel_scale_arcsec,
-            **common,
-        )
-    if isinstance(source, AlertSource):
-        from pipeline.ingest import ingest_alerts
-
-        return ingest_alerts(
-            files if files is not None else source.inputs,
-            out,
-            stamp_shape=stamp_shape or source.stamp_shape,
-            size_policy=source.size_policy,
-            **common,
-        )
-    if isinstance(source, LabelledSource):
-        from pipeline.ingest import ingest_labelled_triplets
-
-        return ingest_labelled_triplets(
-            source.folder,
-            out,
-            extensions=source.extensions,
-            labels=source.labels,
-            labels_csv=source.labels_csv,
-            **common,
-        )
-    if isinstance(source, CutoutSource):
-        from pipeline.ingest import ingest_cutouts
-
-        return ingest_cutouts(
-            source.image,
-            source.catalog,
-            out,
-            size=source.size,
-            ra_col=source.ra_col,
-            dec_col=source.dec_col,
-            x_col=source.x_col,
-            y_col=source.y_col,
-            id_col=source.id_col,
-            hdu=source.hdu,
-            **common,
-        )
-    if isinstance(source, GalaxyZooSource):
-        from pipeline.ingest import ingest_galaxy_zoo
-
-        return ingest_galaxy_zoo(
-            source.catalog,
-            source.images_dir,
-            out,
-            format=source.format,
-            estimate=source.estimate,
-            id_column=source.id_column,
-            file_column=source.file_column,
-            tol=source.tol,
-            stamp_shape=stamp_shape or source.stamp_shape,
-            size_policy=source.size_policy,
-            **common,
-        )
-    raise TypeError(f"not an ingest source: {source!r}")
+def with_store_facts(
+    source: IngestSource, stamp_shape: tuple[int, int] | None, pixel_scale_arcsec: float | None
+) -> IngestSource:
+    """``source`` with the stamp size and pixel scale a first chunk fixed (where it has such options)."""
+    facts = {"stamp_shape": stamp_shape, "pixel_scale_arcsec": pixel_scale_arcsec}
+    fields = type(source).model_fields
+    return source.model_copy(update={k: v for k, v in facts.items() if v is not None and k in fields})
 
 
 @task(name="ingest-chunk", task_run_name="ingest-{source.kind}-{index}", **IO_RETRIES)
@@ -160,17 +70,20 @@ def ingest_chunk(
     pixel_scale_arcsec: float | None = None,
     index: int = 0,
     progress: bool = False,
+    digests: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Ingest one chunk of a source into ``out`` (+ ``rejects``); ``content_key`` (the sha256 of the
-    chunk's files) is there for the cache key. Returns the report and the fingerprints of what it wrote."""
-    report = run_ingest(
-        source,
-        files,
+    """Ingest one chunk of a source (``files``; None: the whole source) into ``out`` (+ ``rejects``) through
+    the source's reader (:func:`pipeline.ingest.registry.ingest_source`). ``content_key`` (the sha256 of
+    the chunk's files) is there for the cache key; ``digests`` (input name -> sha256, computed once by the
+    stage) give the store's ``source_sha256`` without hashing again. Returns the report and the
+    fingerprints of what it wrote."""
+    report = ingest_source(
+        with_store_facts(source, stamp_shape, pixel_scale_arcsec),
         out,
-        rejects,
+        files=files,
+        digests=digests,
+        rejects_path=rejects,
         compression=compression,
-        stamp_shape=stamp_shape,
-        pixel_scale_arcsec=pixel_scale_arcsec,
         progress=progress,
     )
     return {"report": report.to_dict(), "outputs": fingerprints([rejects, report.store])}
@@ -205,16 +118,81 @@ def merge_chunks(
     return {"report": report.to_dict(), "outputs": fingerprints([rejects_path, report.store])}
 
 
-def _chunk_files(source: Any) -> list[Path]:
-    return expand_inputs(source.inputs) if isinstance(source, FitsSource) else alert_files(source.inputs)
-
-
 def _store_facts(store: str | None) -> tuple[tuple[int, int] | None, float | None]:
     if not store:
         return None, None
     with open_store(store) as opened:
         scale = opened.pixel_scale_arcsec
         return opened.stamp_shape, (scale if math.isfinite(scale) else None)
+
+
+class _Chunks:
+    """The chunk tasks of a chunked source: ``files`` in chunks of ``size``, each a task cached on its
+    files' sha256 (``digests``, hashed once by the stage), writing a part store unless there is one chunk."""
+
+    def __init__(self, source: IngestSource, files: list[Path], digests: dict[str, str | None], size: int):
+        self.source, self.digests = source, digests
+        self.files = [files[i : i + size] for i in range(0, len(files), max(1, size))] or [[]]
+
+    def call(
+        self, i: int, out: Path, rejects: Path, shape: Any, scale: Any, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The parameters of chunk ``i``'s task (``shape``, ``scale``: what the store has fixed so far)."""
+        digests = {name: self.digests[name] for name in map(input_name, self.files[i])}
+        single = len(self.files) == 1
+        parts = state_dir(out.parent) / "chunks"
+        return {
+            "source": self.source,
+            "files": self.files[i],
+            "content_key": digests_key(digests),
+            "out": out if single else parts / f"{out.stem}-{i:05d}.h5",
+            "rejects": rejects if single else parts / f"{out.stem}-{i:05d}-rejects.csv",
+            "stamp_shape": shape,
+            "pixel_scale_arcsec": scale,
+            "index": i,
+            "digests": digests,
+            **options,
+            "progress": options.get("progress", False) and single,
+        }
+
+
+def _ingest_chunked(
+    runner: TaskRunner, chunks: _Chunks, out: Path, rejects: Path, options: dict[str, Any]
+) -> tuple[IngestReport, list]:
+    """Run the chunk tasks (the first chunk that ingests fixes the stamp size when none is given, as the
+    first readable file does in one pass) and merge their parts in input order."""
+    source, run_dir = chunks.source, out.parent
+    chunk_task = cached(ingest_chunk, run_dir)
+    shape = source.stamp_shape
+    scale = getattr(source, "pixel_scale_arcsec", None)
+    if len(chunks.files) == 1:
+        outcomes = run_tasks(runner, chunk_task, [chunks.call(0, out, rejects, shape, scale, options)])
+        return IngestReport(**outcomes[0].result["report"]), outcomes
+    outcomes, first = [], 0
+    while shape is None and first < len(chunks.files):
+        outcomes += run_tasks(runner, chunk_task, [chunks.call(first, out, rejects, None, scale, options)])
+        shape, found_scale = _store_facts(outcomes[-1].result["report"]["store"])
+        scale = scale or found_scale
+        first += 1
+    desc = f"ingest {source.kind} ({sum(map(len, chunks.files))} files)"
+    rest = [chunks.call(i, out, rejects, shape, scale, options) for i in range(first, len(chunks.files))]
+    outcomes += run_tasks(runner, chunk_task, rest, desc=desc, progress=options.get("progress", False))
+    reports = [o.result["report"] for o in outcomes]
+    merge = {
+        "parts": [r["store"] for r in reports],
+        "rejects": [r["rejects"] for r in reports],
+        "part_fingerprints": {k: v for o in outcomes for k, v in o.result["outputs"].items()},
+        "out": out,
+        "rejects_path": rejects,
+        # where a stamp's catalog source is its file, the merge combines the accepted files' digests as
+        # one pass does; otherwise the parts' own source_sha256 values are combined
+        "digests": chunks.digests if reader_class(source.kind).sources_are_files else None,
+        "stamp_shape": shape,
+        "size_policy": getattr(source, "size_policy", "reject"),
+        "compression": options["compression"],
+    }
+    merged = run_tasks(runner, cached(merge_chunks, run_dir), [merge])
+    return IngestReport(**merged[0].result["report"]), outcomes + merged
 
 
 def ingest_stage(
@@ -229,73 +207,35 @@ def ingest_stage(
 ) -> StageResult:
     """Ingest ``source`` into the store ``out`` with tasks on ``runner`` (module docstring).
 
+    Every input file is found once (the reader's rule for chunked sources, every file of the named paths
+    otherwise) and hashed once (:func:`flows.caching.file_digests`); those digests key the cache, split
+    the chunks and become the store's ``source_sha256``. A file that cannot be read or named gets no
+    digest here and becomes a reject in its chunk.
+
     Returns:
         :class:`StageResult` whose ``result`` is the :class:`IngestReport` (seconds: the stage's wall time).
     """
     t0 = time.perf_counter()
     out = Path(out)
-    run_dir = out.parent
     rejects = Path(rejects) if rejects else out.with_name("rejects.csv")
-    chunk_task = cached(ingest_chunk, run_dir)
-    common = {"source": source, "compression": compression}
-    if source.kind not in CHUNKED_KINDS:
-        digests = file_digests(expand_files(source_paths(source)))
-        call = {**common, "files": None, "content_key": content_key(source_paths(source)), "out": out}
-        call.update(rejects=rejects, index=0, progress=progress)
-        outcomes = run_tasks(runner, chunk_task, [call], desc=f"ingest {source.kind}", progress=False)
-        report = IngestReport(**outcomes[0].result["report"])
-    else:
-        files = _chunk_files(source)
+    options = {"compression": compression, "progress": progress}
+    reader = reader_class(source.kind)
+    if reader.chunked:
+        files = reader.input_files(source)
         digests = file_digests(files)
-        chunks = [files[i : i + chunk_files] for i in range(0, len(files), max(1, chunk_files))] or [[]]
-
-        def call(i: int, shape, scale, single: bool = False) -> dict[str, Any]:
-            key = combined_sha256(f"{p}:{digests[str(p)]}" for p in chunks[i])
-            parts = state_dir(run_dir) / "chunks"
-            return {
-                **common,
-                "files": chunks[i],
-                "content_key": key,
-                "out": out if single else parts / f"{out.stem}-{i:05d}.h5",
-                "rejects": rejects if single else parts / f"{out.stem}-{i:05d}-rejects.csv",
-                "stamp_shape": shape,
-                "pixel_scale_arcsec": scale,
-                "index": i,
-                "progress": progress and single,
-            }
-
-        shape = source.stamp_shape
-        scale = getattr(source, "pixel_scale_arcsec", None)
-        if len(chunks) == 1:
-            outcomes = run_tasks(runner, chunk_task, [call(0, shape, scale, single=True)])
-            report = IngestReport(**outcomes[0].result["report"])
-        else:
-            outcomes, first = [], 0
-            while shape is None and first < len(chunks):  # the first chunk that ingests fixes the size
-                outcomes += run_tasks(runner, chunk_task, [call(first, None, scale)])
-                shape, found_scale = _store_facts(outcomes[-1].result["report"]["store"])
-                scale = scale or found_scale
-                first += 1
-            desc = f"ingest {source.kind} ({len(files)} files)"
-            rest = [call(i, shape, scale) for i in range(first, len(chunks))]
-            outcomes += run_tasks(runner, chunk_task, rest, desc=desc, progress=progress)
-            reports = [o.result["report"] for o in outcomes]
-            merge = {
-                "parts": [r["store"] for r in reports],
-                "rejects": [r["rejects"] for r in reports],
-                "part_fingerprints": {k: v for o in outcomes for k, v in o.result["outputs"].items()},
-                "out": out,
-                "rejects_path": rejects,
-                "digests": digests if isinstance(source, FitsSource) else None,
-                "stamp_shape": shape,
-                "size_policy": getattr(source, "size_policy", "reject"),
-                "compression": compression,
-            }
-            merged = run_tasks(runner, cached(merge_chunks, run_dir), [merge])
-            outcomes += merged
-            report = IngestReport(**merged[0].result["report"])
+        report, outcomes = _ingest_chunked(
+            runner, _Chunks(source, files, digests, chunk_files), out, rejects, options
+        )
+    else:
+        digests = file_digests(expand_files(source.input_paths()))
+        call = {"source": source, "files": None, "content_key": digests_key(digests), "out": out}
+        call.update(rejects=rejects, index=0, digests=digests, **options)
+        outcomes = run_tasks(runner, cached(ingest_chunk, out.parent), [call], desc=f"ingest {source.kind}")
+        report = IngestReport(**outcomes[0].result["report"])
     report.seconds = time.perf_counter() - t0
-    inputs = [file_record(p, d) for p, d in digests.items()]
+    inputs = [
+        file_record(p, d) if d else {"path": p, "bytes": None, "sha256": None} for p, d in digests.items()
+    ]
     return StageResult(report, outcomes, inputs, report.seconds)
 
 

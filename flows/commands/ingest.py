@@ -1,23 +1,31 @@
-"""``stampflow ingest`` (FITS stamp files or folders) and ``stampflow cutout`` (image + catalog of positions).
+"""``stampflow ingest`` (FITS stamp files or folders), ``stampflow ingest-labelled`` (labelled triplets) and
+``stampflow cutout`` (image + catalog of positions).
 
-Both write a stamp store and ``rejects.csv`` beside it, print ``inputs / ingested / rejected`` and exit
-non-zero only when nothing could be ingested (1) or the output cannot be written (3). Each runs the
-ingest flow (:mod:`flows.ingest_flow`): ``stampflow ingest`` in chunks of ``--chunk-files`` files, on
-threads or a Dask cluster (``--task-runner dask [--dask-address tcp://host:port]``), cached in the run
-folder so that a rerun with the same files does no work twice.
+Each writes a stamp store and ``rejects.csv`` beside it, prints ``inputs / ingested / rejected`` and exits
+non-zero only when nothing could be ingested (1), an input cannot be used at all (1) or the output cannot
+be written (3). Each runs the ingest flow (:mod:`flows.ingest_flow`): ``stampflow ingest`` in chunks of
+``--chunk-files`` files, on threads or a Dask cluster (``--task-runner dask [--dask-address
+tcp://host:port]``), cached in the run folder so that a rerun with the same files does no work twice.
+
+The source options of each command are generated from the source's model
+(:mod:`pipeline.ingest.sources`, :func:`flows.cli_common.add_model_arguments`); what is written here is
+only what cannot be derived: option spellings, the command's texts, which errors mean a bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flows.cli_common import (
+    SIZE_FLAGS,
+    add_model_arguments,
     add_output_arguments,
     add_runner_arguments,
-    add_size_arguments,
     is_tty,
-    parse_csv_list,
+    model_from_args,
     run_ingest_and_report,
     runner_options,
 )
@@ -41,60 +49,60 @@ def run_ingest_flow(source, args: argparse.Namespace, chunked: bool = False):
     return IngestReport(**report)
 
 
-def _ingest(args: argparse.Namespace) -> int:
-    from flows.params import FitsSource
+def register_ingest_command(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    kind: str,
+    *,
+    help: str,
+    description: str,
+    flags: Mapping[str, str] | None = None,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+    input_errors: Callable[[], tuple[type[BaseException], ...]] = tuple,
+    chunked: bool = False,
+    default_out: Path | None = None,
+) -> argparse.ArgumentParser:
+    """Add a subcommand that ingests a source of ``kind`` through the ingest flow: its source options from
+    the model (``flags``, ``extra``: see :func:`flows.cli_common.add_model_arguments`), the output options,
+    and with ``chunked`` the runner options and ``--chunk-files``. ``input_errors`` (called when the
+    command runs, so that their modules load late) are the errors that mean an input cannot be used."""
+    from pipeline.ingest import SOURCES
 
-    source = FitsSource(
-        inputs=args.inputs,
-        extensions=args.extensions,
-        stamp_shape=args.stamp_size,
-        size_policy=args.on_size_mismatch,
-        header_keys=args.header_keys or [],
-        pixel_scale_arcsec=args.pixel_scale,
-    )
-    return run_ingest_and_report(lambda: run_ingest_flow(source, args, chunked=True), args.json)
+    model = SOURCES[kind]
+    parser = subparsers.add_parser(name, help=help, description=description)
+
+    def run(args: argparse.Namespace) -> int:
+        def work():
+            return run_ingest_flow(model_from_args(model, args), args, chunked=chunked)
+
+        return run_ingest_and_report(work, args.json, input_errors=input_errors())
+
+    add_model_arguments(parser, model, flags=flags, extra=extra, skip=("kind", *_NO_OPTION.get(kind, ())))
+    add_output_arguments(parser, default_out=default_out)
+    if chunked:
+        add_runner_arguments(parser, chunk=("--chunk-files", 1000, "files"))
+    parser.set_defaults(func=run)
+    return parser
 
 
-def _cutout(args: argparse.Namespace) -> int:
+#: Source fields that have no command-line option (the library and Prefect set them).
+_NO_OPTION = {"labelled": ("catalog_columns",)}
+
+
+def _bad_cutout_input() -> tuple[type[BaseException], ...]:
     from pydantic import ValidationError
 
-    from flows.params import CutoutSource
     from pipeline.io import StampRejected
 
-    def work():
-        source = CutoutSource(
-            image=args.image,
-            catalog=args.catalog,
-            size=args.size,
-            ra_col=args.ra_col,
-            dec_col=args.dec_col,
-            x_col=args.x_col,
-            y_col=args.y_col,
-            id_col=args.id_col,
-            hdu=int(args.hdu) if args.hdu and args.hdu.isdigit() else args.hdu,
-        )
-        return run_ingest_flow(source, args)
-
-    return run_ingest_and_report(
-        work, args.json, input_errors=(StampRejected, ValidationError, ValueError, FileNotFoundError)
-    )
-
-
-def _ingest_labelled(args: argparse.Namespace) -> int:
-    from flows.params import LabelledSource
-
-    source = LabelledSource(
-        folder=args.folder, extensions=args.extensions, labels=args.labels, labels_csv=args.labels_csv
-    )
-    return run_ingest_and_report(
-        lambda: run_ingest_flow(source, args), args.json, input_errors=(ValueError, FileNotFoundError)
-    )
+    return (StampRejected, ValidationError, ValueError, FileNotFoundError)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``ingest``, ``ingest-labelled`` and ``cutout`` subcommands."""
-    ingest = subparsers.add_parser(
+    register_ingest_command(
+        subparsers,
         "ingest",
+        "fits",
         help="ingest FITS stamp files or folders into a stamp store",
         description=(
             "Read one stamp per FITS file (2-D image, (C,H,W) cube, or multi-extension file; gzipped or not) "
@@ -102,24 +110,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "rejects.csv. NaN and blank pixels are masked. Bad files are rejected with a reason; the run goes "
             "on. Prints inputs = ingested + rejected."
         ),
+        flags={**SIZE_FLAGS, "pixel_scale_arcsec": "--pixel-scale"},
+        chunked=True,
     )
-    ingest.add_argument("inputs", nargs="+", type=Path, help="FITS files and/or folders")
-    add_output_arguments(ingest)
-    ingest.add_argument(
-        "--extensions",
-        type=parse_csv_list,
-        help="comma-separated EXTNAMEs to read as channels, in order (e.g. SCIENCE,TEMPLATE,DIFFERENCE)",
-    )
-    add_size_arguments(ingest, "stamps")
-    ingest.add_argument(
-        "--header-keys", type=parse_csv_list, help="comma-separated header keys to copy into catalog columns"
-    )
-    ingest.add_argument("--pixel-scale", type=float, help="pixel scale in arcsec (default: from the headers)")
-    add_runner_arguments(ingest, chunk=("--chunk-files", 1000, "files"))
-    ingest.set_defaults(func=_ingest)
-
-    labelled = subparsers.add_parser(
+    register_ingest_command(
+        subparsers,
         "ingest-labelled",
+        "labelled",
         help="ingest labelled FITS triplets (FITS files + labels.csv) into a training store",
         description=(
             "Read a folder of multi-extension FITS candidates (<id>.fits[.gz]; e.g. the output of "
@@ -127,25 +124,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(column id plus integer label columns, e.g. real) into a stamp store with /labels/<name>. "
             "Files without a label row and label rows without a file are rejected; inputs = ingested + rejected."
         ),
+        input_errors=lambda: (ValueError, FileNotFoundError),
     )
-    labelled.add_argument("folder", type=Path, help="folder of <id>.fits[.gz] files and labels.csv")
-    add_output_arguments(labelled)
-    labelled.add_argument(
-        "--extensions",
-        type=parse_csv_list,
-        help="EXTNAMEs to read as channels (default: simulation.json or all)",
-    )
-    labelled.add_argument(
-        "--labels",
-        type=parse_csv_list,
-        default=["real"],
-        help="integer label columns to store (default real)",
-    )
-    labelled.add_argument("--labels-csv", type=Path, help="label table (default FOLDER/labels.csv)")
-    labelled.set_defaults(func=_ingest_labelled)
-
-    cutout = subparsers.add_parser(
+    register_ingest_command(
+        subparsers,
         "cutout",
+        "cutouts",
         help="cut stamps from a large FITS image at catalog positions",
         description=(
             "Cut SIZE x SIZE stamps from a FITS image (2-D or (C,H,W) cube) at the positions of a catalog "
@@ -153,17 +137,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "or 0-based pixel positions (--x-col/--y-col). Stamps overlapping the edge are padded and masked; "
             "positions outside the image, or sky positions without a WCS, are rejected."
         ),
+        flags={"size": "--size"},
+        input_errors=_bad_cutout_input,
     )
-    cutout.add_argument("image", type=Path, help="FITS image")
-    cutout.add_argument("catalog", type=Path, help="catalog of positions (CSV, Parquet, FITS table)")
-    add_output_arguments(cutout)
-    cutout.add_argument("--size", type=int, required=True, help="stamp size in pixels")
-    cutout.add_argument("--ra-col", default="ra", help="RA column in degrees (default ra)")
-    cutout.add_argument("--dec-col", default="dec", help="Dec column in degrees (default dec)")
-    cutout.add_argument("--x-col", help="x pixel column (0-based); with --y-col, used instead of RA/Dec")
-    cutout.add_argument("--y-col", help="y pixel column (0-based)")
-    cutout.add_argument(
-        "--id-col", help="object id column (default: object_id, objectId, id, ... or the row)"
-    )
-    cutout.add_argument("--hdu", help="image HDU index or EXTNAME (default: the first with image data)")
-    cutout.set_defaults(func=_cutout)

@@ -3,7 +3,8 @@
 Writes a stamp store with the Galaxy Zoo labels and ``rejects.csv`` beside it, prints
 ``inputs / ingested / rejected``. Exit codes: 0 done (some rows may be rejected), 1 nothing ingested or
 the catalog / images folder cannot be used (the error names it), 3 the output cannot be written. Runs the
-ingest flow (:mod:`flows.ingest_flow`), cached on the catalog's and the images' sha256.
+ingest flow (:mod:`flows.ingest_flow`), cached on the catalog's and the images' sha256. The options are
+those of :class:`pipeline.ingest.sources.GalaxyZooSource`.
 """
 
 from __future__ import annotations
@@ -11,34 +12,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from flows.cli_common import add_output_arguments, add_size_arguments, run_ingest_and_report
+from flows.cli_common import SIZE_FLAGS
+from flows.commands.ingest import register_ingest_command
+
+#: GZ2 estimates (DECaLS has the first and the last).
+ESTIMATES = ["fraction", "weighted", "debiased"]
 
 
-def _run(args: argparse.Namespace) -> int:
+def _bad_input() -> tuple[type[BaseException], ...]:
     from data_catalogs.galaxy_zoo_formats import CatalogError
-    from flows.commands.ingest import run_ingest_flow
-    from flows.params import GalaxyZooSource
 
-    source = GalaxyZooSource(
-        catalog=args.catalog,
-        images_dir=args.images_dir,
-        format=args.format,
-        estimate=args.estimate,
-        id_column=args.id_column,
-        file_column=args.file_column,
-        tol=args.tol,
-        stamp_shape=args.stamp_size,
-        size_policy=args.on_size_mismatch,
-    )
-    return run_ingest_and_report(
-        lambda: run_ingest_flow(source, args), args.json, input_errors=(CatalogError, FileNotFoundError)
-    )
+    return (CatalogError, FileNotFoundError)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``ingest-galaxy-zoo`` subcommand."""
-    parser = subparsers.add_parser(
+    register_ingest_command(
+        subparsers,
         "ingest-galaxy-zoo",
+        "galaxy_zoo",
         help="ingest Galaxy Zoo labels (Kaggle, GZ2, GZ DECaLS) and their images into a stamp store",
         description=(
             "Read a Galaxy Zoo label catalog (CSV, Parquet or FITS table) in the Kaggle "
@@ -49,20 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "/labels/gz_decals_fractions for DECaLS) and rejects.csv beside it. Bad rows and missing or "
             "unreadable images are rejected by galaxy id; the run goes on. Prints inputs = ingested + rejected."
         ),
+        flags=SIZE_FLAGS,
+        extra={"estimate": {"choices": ESTIMATES}},
+        input_errors=_bad_input,
+        default_out=Path("stamps.h5"),
     )
-    parser.add_argument("catalog", type=Path, help="label catalog (.csv, .parquet, .fits)")
-    parser.add_argument("images_dir", type=Path, help="folder of the images")
-    parser.add_argument(
-        "--format", choices=["kaggle", "gz2", "decals"], default="kaggle", help="catalog format"
-    )
-    add_output_arguments(parser, default_out=Path("stamps.h5"))
-    parser.add_argument(
-        "--estimate",
-        choices=["fraction", "weighted", "debiased"],
-        help="GZ2: fraction (default), weighted or debiased; DECaLS: fraction (default) or debiased",
-    )
-    parser.add_argument("--id-column", help="galaxy id column (default: GalaxyID / dr7objid / iauname ...)")
-    parser.add_argument("--file-column", help="image file column, relative to IMAGES_DIR (default: by id)")
-    parser.add_argument("--tol", type=float, help="tolerance on the decision-tree sums (default 1e-6)")
-    add_size_arguments(parser, "images")
-    parser.set_defaults(func=_run)

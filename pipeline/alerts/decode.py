@@ -115,16 +115,12 @@ def is_alert_name(path: str | os.PathLike) -> bool:
 def expand_alert_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Files to read: each file as given, each folder's alert files (recursively, sorted by path).
 
-    A path that does not exist is kept, so that it is reported as a reject rather than lost.
+    A path that does not exist is kept, so that it is reported as a reject rather than lost
+    (:func:`pipeline.ingest.inputs.expand_paths`, the one rule of every ingest).
     """
-    out: list[Path] = []
-    for item in paths:
-        path = Path(item)
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_alert_name(p)))
-        else:
-            out.append(path)
-    return out
+    from pipeline.ingest.inputs import expand_paths
+
+    return expand_paths(paths, is_alert_name)
 
 
 def decode_packet(packet: Packet, source: str, *, fast: bool = True) -> Alert:

@@ -1,4 +1,4 @@
-"""Ingest alert packets (ZTF, Rubin) into a stamp store, with rejects (the alert branch of the ingest flow).
+"""Reader of alert packets (ZTF, Rubin), :class:`~pipeline.ingest.sources.AlertSource`.
 
 Each packet becomes one row: ``object_id`` (= ``objectId``), ``source`` (``path#index``) and the columns of
 :data:`data_catalogs.alert_schemas.ALERT_COLUMNS` (``objectId``, ``candid``, ``ra``, ``dec``, ``jd``, ``fid``,
@@ -16,99 +16,101 @@ packets of the other survey are rejected (``wrong_survey``).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-
-from tqdm import tqdm
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 from data_catalogs.alert_schemas import ALERT_COLUMNS, CHANNELS, PIXEL_SCALE_ARCSEC
 from pipeline.alerts import Alert, AlertDecoder, conform, expand_alert_inputs
+from pipeline.alerts.decode import DecodedFile
+from pipeline.ingest.inputs import check_name
+from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan, rejected
+from pipeline.ingest.registry import ingest_with
+from pipeline.ingest.sources import AlertSource
 from pipeline.io import StampRejected
 from pipeline.store import IngestReport, StoreBuilder
 
 
-def _add_alert(builder: StoreBuilder, alert: Alert, survey: str) -> None:
-    row = alert.row
-    if row["survey"] != survey:
-        builder.reject(
-            alert.source,
-            "wrong_survey",
-            f"{alert.source}: a {row['survey']} packet; the store holds {survey} packets (one survey per store)",
+class AlertReader(SourceReader):
+    """Reads an :class:`AlertSource` file by file (chunked), decoding packets in ``workers`` processes."""
+
+    progress = ("ingest alerts", "file")
+    chunked = True
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.survey: str | None = None  # the first packet's; the store holds that survey only
+
+    @classmethod
+    def input_files(cls, source: AlertSource) -> list[Path]:
+        """The alert files of the source's files and folders (hidden and temporary names skipped)."""
+        return expand_alert_inputs(source.inputs)
+
+    def open(self) -> StorePlan:
+        source = self.source
+        return StorePlan(
+            catalog_columns=["object_id", *ALERT_COLUMNS],
+            attrs={"ingest": "alerts"},
+            channels=list(CHANNELS),
+            stamp_shape=source.stamp_shape,
+            size_policy=source.size_policy,
+            pixel_scale_arcsec=source.pixel_scale_arcsec,
         )
-        return
-    pixels, mask = alert.pixels, alert.mask
-    if builder.stamp_shape is not None and builder.size_policy == "pad":
-        try:
-            pixels, mask = conform(pixels, mask, builder.stamp_shape, row, alert.source)
-        except StampRejected as err:
-            builder.reject(alert.source, err.reason, err)
+
+    def units(self) -> Iterator[DecodedFile | Reject]:
+        """Each file decoded (in order), or the reject of a name that cannot be stored."""
+        named, bad = [], {}
+        for path in self.files:
+            try:
+                named.append(check_name(path))
+            except StampRejected as err:
+                bad[path] = rejected(path, err)
+        hash_here = not all(self.inputs.known(name) for name in named)
+        with AlertDecoder(self.source.workers, digest=hash_here) as decoder:
+            decoded = decoder.decode(named)
+            for path in self.files:
+                yield bad[path] if path in bad else next(decoded)
+
+    def read(self, unit: DecodedFile | Reject, store: StoreBuilder) -> Iterator[Item]:
+        if isinstance(unit, Reject):
+            yield unit
             return
-    builder.add(alert.source, pixels, mask, CHANNELS, {**row, "object_id": row["objectId"]})
+        for reject in unit.rejects:
+            yield Reject(reject.source, reject.reason, reject.error)
+        sha256 = self.inputs.known(unit.path) or unit.sha256
+        for alert in unit.alerts:
+            yield self._stamp(alert, store, sha256)
+
+    def _stamp(self, alert: Alert, store: StoreBuilder, sha256: str) -> Item:
+        row = alert.row
+        self.survey = self.survey or str(row["survey"])
+        if row["survey"] != self.survey:
+            return Reject(
+                alert.source,
+                "wrong_survey",
+                f"{alert.source}: a {row['survey']} packet; the store holds {self.survey} packets "
+                "(one survey per store)",
+            )
+        pixels, mask = alert.pixels, alert.mask
+        if store.stamp_shape is not None and store.size_policy == "pad":
+            try:
+                pixels, mask = conform(pixels, mask, store.stamp_shape, row, alert.source)
+            except StampRejected as err:
+                return Reject(alert.source, err.reason, str(err))
+        return Stamp(
+            alert.source,
+            pixels,
+            mask,
+            CHANNELS,
+            {**row, "object_id": row["objectId"]},
+            sha256=sha256,
+            pixel_scale_arcsec=PIXEL_SCALE_ARCSEC[self.survey],
+        )
 
 
 def ingest_alerts(
-    inputs: Sequence[str | os.PathLike],
-    out: str | os.PathLike,
-    *,
-    stamp_shape: tuple[int, int] | None = (63, 63),
-    size_policy: str = "pad",
-    pixel_scale_arcsec: float | None = None,
-    rejects_path: str | os.PathLike | None = None,
-    compression: str = "lzf",
-    chunk_rows: int = 512,
-    config_hash: str = "",
-    workers: int = 1,
-    progress: bool = False,
+    inputs: Sequence[str | os.PathLike], out: str | os.PathLike, **options: Any
 ) -> IngestReport:
-    """Read alert packets from files and folders and write them to one stamp store.
-
-    Args:
-        inputs: Avro files and/or folders (searched recursively for ``*.avro``; hidden and temporary names
-            such as ``x.avro.partial`` are skipped).
-        out: store path; ``rejects.csv`` is written beside it unless ``rejects_path`` is given.
-        stamp_shape: ``(H, W)`` of the store (default 63x63, ZTF's cutout size); None: the first packet's.
-        size_policy: ``"pad"`` smaller stamps (candidate-centred, masked; default) or ``"reject"`` them.
-            Larger stamps are always rejected (``wrong_shape``).
-        pixel_scale_arcsec: store pixel scale; None: the first packet's survey's (1.01 ZTF, 0.2 Rubin).
-        rejects_path, compression, chunk_rows, config_hash: as :func:`pipeline.ingest.fits_stamps.ingest_fits`.
-        workers: processes decoding packets (1: this process; see :class:`pipeline.alerts.decode.AlertDecoder`).
-        progress: show a progress bar (files).
-
-    Returns:
-        The :class:`IngestReport` (ingested + rejected = packets, a file that cannot be split into packets
-        counting as one).
-    """
-    files = expand_alert_inputs(inputs)
-    builder = StoreBuilder(
-        out,
-        catalog_columns=["object_id", *ALERT_COLUMNS],
-        channels=list(CHANNELS),
-        stamp_shape=stamp_shape,
-        size_policy=size_policy,
-        rejects_path=rejects_path,
-        pixel_scale_arcsec=pixel_scale_arcsec,
-        config_hash=config_hash,
-        chunk_rows=chunk_rows,
-        compression=compression,
-        attrs={"ingest": "alerts"},
-    )
-    survey: str | None = None
-    try:
-        with AlertDecoder(workers, digest=True) as decoder:
-            decoded_files = decoder.decode(files)
-            for decoded in tqdm(
-                decoded_files, total=len(files), desc="ingest alerts", unit="file", disable=not progress
-            ):
-                for reject in decoded.rejects:
-                    builder.reject(reject.source, reject.reason, reject.error)
-                for alert in decoded.alerts:
-                    if survey is None:
-                        survey = str(alert.row["survey"])
-                        if builder.pixel_scale_arcsec is None:
-                            builder.pixel_scale_arcsec = PIXEL_SCALE_ARCSEC[survey]
-                    _add_alert(builder, alert, survey)
-                if decoded.alerts:
-                    builder.add_source_digest(decoded.sha256)
-    except BaseException:
-        builder.abort()
-        raise
-    return builder.finish()
+    """Ingest alert packets: :class:`AlertSource` ``(inputs=inputs, **options)`` into the store ``out``
+    (``options``: the source's fields and the driver's keywords, :func:`pipeline.ingest.driver.ingest`)."""
+    return ingest_with("alerts", out, {"inputs": inputs, **options})

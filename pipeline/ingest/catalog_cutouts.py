@@ -1,4 +1,5 @@
-"""Cut stamps from a large image at the positions of a catalog and write them to a stamp store.
+"""Reader of stamps cut from a large image at the positions of a catalog,
+:class:`~pipeline.ingest.sources.CutoutSource`.
 
 Each catalog row is one input: it becomes a stamp (``object_id``, ``source`` = ``image#row``, ``x``/``y``
 0-based pixels, ``ra``/``dec`` degrees, plus the catalog's other columns verbatim) or a row of
@@ -8,14 +9,18 @@ Each catalog row is one input: it becomes a stamp (``object_id``, ``source`` = `
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from data_catalogs.tables import read_table
+from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan
+from pipeline.ingest.registry import ingest_with
+from pipeline.ingest.sources import CutoutSource
 from pipeline.io import StampRejected, cut_stamp, pixel_positions, read_fits_image
-from pipeline.store import IngestReport, StoreBuilder, sha256_file
+from pipeline.store import IngestReport, StoreBuilder
 
 ID_COLUMN_CANDIDATES = ("object_id", "objectId", "id", "ID", "source_id", "GalaxyID")
 
@@ -28,85 +33,100 @@ def _pick_id_column(catalog: pd.DataFrame, id_col: str | None) -> str | None:
     return next((c for c in ID_COLUMN_CANDIDATES if c in catalog.columns), None)
 
 
+def _pixel_scale(wcs: Any) -> float | None:
+    """Mean pixel scale of an image's celestial WCS in arcsec (None without a WCS)."""
+    if wcs is None:
+        return None
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    return float(np.mean(proj_plane_pixel_scales(wcs)) * 3600.0)
+
+
+class CutoutReader(SourceReader):
+    """Reads a :class:`CutoutSource`: the image and the catalog first, then one cutout per catalog row.
+
+    Positions are pixel ``(x_col, y_col)`` (0-based) when both are given, else sky ``(ra_col, dec_col)`` in
+    degrees through the image's celestial WCS. ``table``: the catalog already in memory (the source's
+    ``catalog`` then only names it).
+
+    :meth:`open` raises ValueError when the catalog lacks the position or id columns (the message lists
+    the columns it has) and StampRejected when the image itself cannot be read.
+    """
+
+    progress = ("cutouts", "stamp")
+
+    def __init__(self, *args: Any, table: pd.DataFrame | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.given_table = table
+
+    def open(self) -> StorePlan:
+        source: CutoutSource = self.source
+        table = self.given_table if self.given_table is not None else read_table(source.catalog)
+        use_pixels = source.x_col is not None and source.y_col is not None
+        needed = [source.x_col, source.y_col] if use_pixels else [source.ra_col, source.dec_col]
+        missing = [c for c in needed if c is None or c not in table.columns]
+        if missing:
+            raise ValueError(f"catalog lacks position columns {missing}; it has {list(table.columns)}")
+        id_column = _pick_id_column(table, source.id_col)
+        self.image = read_fits_image(source.image, hdu=source.hdu)
+        self.table, self.ids = table, [str(v) for v in (table[id_column] if id_column else table.index)]
+        self.extra = [c for c in table.columns if c not in ("object_id", "source", "x", "y", "ra", "dec")]
+        plan = StorePlan(
+            catalog_columns=["object_id", "x", "y", "ra", "dec", *self.extra],
+            attrs={"ingest": "cutouts", "image": str(source.image)},
+            channels=self.image.channels,
+            stamp_shape=(source.size, source.size),
+            pixel_scale_arcsec=_pixel_scale(self.image.wcs),
+        )
+        try:
+            self.xs, self.ys = self._positions(use_pixels)
+        except StampRejected as err:  # no position can be cut: every row is rejected, nothing read
+            plan.rejects = [Reject(self._source_of(i), err.reason, str(err)) for i in range(len(self.ids))]
+            self.ids = []
+            return plan
+        plan.source_digests.append(self.inputs.sha256(source.image))
+        if self.given_table is None:
+            plan.source_digests.append(self.inputs.sha256(source.catalog))
+        return plan
+
+    def _positions(self, use_pixels: bool) -> tuple[np.ndarray, np.ndarray]:
+        source, table = self.source, self.table
+        if use_pixels:
+            return table[source.x_col].to_numpy(float), table[source.y_col].to_numpy(float)
+        ra, dec = table[source.ra_col].to_numpy(float), table[source.dec_col].to_numpy(float)
+        return pixel_positions(self.image, ra, dec)
+
+    def _source_of(self, i: int) -> str:
+        return f"{self.source.image}#{i}:{self.ids[i]}"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def units(self) -> range:
+        return range(len(self.ids))
+
+    def read(self, i: int, store: StoreBuilder) -> Iterator[Item]:
+        source = self._source_of(i)
+        try:
+            cut = cut_stamp(self.image, self.xs[i], self.ys[i], self.source.size)
+            if cut.mask.all():
+                raise StampRejected("all_masked", f"{source}: every pixel of the cutout is masked")
+        except StampRejected as err:
+            yield Reject(source, err.reason, str(err))
+            return
+        row = {"object_id": self.ids[i], "x": cut.x, "y": cut.y, "ra": cut.ra, "dec": cut.dec}
+        row.update({c: self.table[c].iloc[i] for c in self.extra})
+        yield Stamp(source, cut.pixels, cut.mask, self.image.channels, row)
+
+
 def ingest_cutouts(
     image_path: str | os.PathLike,
     catalog: str | os.PathLike | pd.DataFrame,
     out: str | os.PathLike,
-    *,
-    size: int,
-    ra_col: str | None = "ra",
-    dec_col: str | None = "dec",
-    x_col: str | None = None,
-    y_col: str | None = None,
-    id_col: str | None = None,
-    hdu: int | str | None = None,
-    rejects_path: str | os.PathLike | None = None,
-    compression: str = "lzf",
-    config_hash: str = "",
-    progress: bool = False,
+    **options: Any,
 ) -> IngestReport:
-    """Cut ``size x size`` stamps at catalog positions and write a store plus ``rejects.csv``.
-
-    Positions are pixel ``(x_col, y_col)`` (0-based) when both are given, else sky ``(ra_col, dec_col)`` in
-    degrees through the image's celestial WCS.
-
-    Raises:
-        ValueError: the catalog lacks the position or id columns (the message lists the columns it has).
-        StampRejected: the image itself cannot be read (nothing can be cut from it).
-    """
-    table = catalog if isinstance(catalog, pd.DataFrame) else read_table(catalog)
-    use_pixels = x_col is not None and y_col is not None
-    needed = [x_col, y_col] if use_pixels else [ra_col, dec_col]
-    missing = [c for c in needed if c is None or c not in table.columns]
-    if missing:
-        raise ValueError(f"catalog lacks position columns {missing}; it has {list(table.columns)}")
-    id_column = _pick_id_column(table, id_col)
-    image = read_fits_image(image_path, hdu=hdu)
-    pixel_scale = None
-    if image.wcs is not None:
-        from astropy.wcs.utils import proj_plane_pixel_scales
-
-        pixel_scale = float(np.mean(proj_plane_pixel_scales(image.wcs)) * 3600.0)
-    extra = [c for c in table.columns if c not in ("object_id", "source", "x", "y", "ra", "dec")]
-    builder = StoreBuilder(
-        out,
-        catalog_columns=["object_id", "x", "y", "ra", "dec", *extra],
-        channels=image.channels,
-        stamp_shape=(size, size),
-        rejects_path=rejects_path,
-        pixel_scale_arcsec=pixel_scale,
-        config_hash=config_hash,
-        compression=compression,
-        attrs={"ingest": "cutouts", "image": str(image_path)},
-    )
-    labels = [str(v) for v in (table[id_column] if id_column else table.index)]
-    try:
-        if use_pixels:
-            xs, ys = table[x_col].to_numpy(float), table[y_col].to_numpy(float)
-        else:
-            ra = table[ra_col].to_numpy(float)
-            try:
-                xs, ys = pixel_positions(image, ra, table[dec_col].to_numpy(float))
-            except StampRejected as err:
-                for i, label in enumerate(labels):
-                    builder.reject(f"{image_path}#{i}:{label}", err.reason, err)
-                return builder.finish()
-        for i in tqdm(range(len(table)), desc="cutouts", unit="stamp", disable=not progress):
-            source = f"{image_path}#{i}:{labels[i]}"
-            try:
-                cut = cut_stamp(image, xs[i], ys[i], size)
-                if cut.mask.all():
-                    raise StampRejected("all_masked", f"{source}: every pixel of the cutout is masked")
-            except StampRejected as err:
-                builder.reject(source, err.reason, err)
-                continue
-            row = {"object_id": labels[i], "x": cut.x, "y": cut.y, "ra": cut.ra, "dec": cut.dec}
-            row.update({c: table[c].iloc[i] for c in extra})
-            builder.add(source, cut.pixels, cut.mask, image.channels, row)
-        builder.add_source_digest(sha256_file(image_path))
-        if not isinstance(catalog, pd.DataFrame):
-            builder.add_source_digest(sha256_file(catalog))
-    except BaseException:
-        builder.abort()
-        raise
-    return builder.finish()
+    """Cut stamps: :class:`CutoutSource` ``(image=image_path, catalog=catalog, **options)`` into the store
+    ``out`` (``options``: the source's fields and the driver's keywords); ``catalog`` may be a DataFrame."""
+    table = catalog if isinstance(catalog, pd.DataFrame) else None
+    named = {"image": image_path, "catalog": "<DataFrame>" if table is not None else catalog}
+    return ingest_with("cutouts", out, {**named, **options}, table=table)

@@ -1,4 +1,4 @@
-"""Ingest FITS stamp files (one stamp per file) into a stamp store, with rejects.
+"""Reader of FITS stamp files (one stamp per file), :class:`~pipeline.ingest.sources.FitsSource`.
 
 Each file becomes one row: ``object_id`` (header ``OBJECTID``, else ``OBJECT``, else the file name without
 its FITS suffix), ``source`` (the path), ``ra``/``dec`` in degrees (header ``RA``/``DEC``, else the WCS at the
@@ -8,13 +8,15 @@ empty when absent). A file that cannot be ingested becomes a row of ``rejects.cs
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from tqdm import tqdm
-
+from pipeline.ingest.inputs import InputFiles, expand_paths
+from pipeline.ingest.reader import Item, SourceReader, Stamp, StorePlan, rejected
+from pipeline.ingest.registry import ingest_with
+from pipeline.ingest.sources import FitsSource
 from pipeline.io import (
     FitsStamp,
     StampRejected,
@@ -28,44 +30,25 @@ from pipeline.store import IngestReport, StoreBuilder
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files to ingest: each file as given, each folder's FITS files (recursively, sorted by path).
-
-    A path that does not exist is kept, so that it is reported as a reject rather than lost.
-    """
-    out: list[Path] = []
-    for item in paths:
-        path = Path(item)
-        if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_fits_name(p)))
-        else:
-            out.append(path)
-    return out
+    """Files to ingest: each file as given, each folder's FITS files (recursively, sorted by path); a path
+    that does not exist is kept, so that it is reported as a reject rather than lost."""
+    return expand_paths(paths, is_fits_name)
 
 
-def read_fits_input(
-    path: Path, builder: StoreBuilder, extensions: Sequence[str] | None = None
-) -> tuple[FitsStamp, bytes] | None:
-    """Read one FITS stamp file for ``builder``: ``(stamp, file bytes)``, or None after recording the reject.
-
-    The first stamp read also sets the builder's pixel scale when none was given (``PIXSCALE`` or WCS).
-    """
-    source = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        builder.reject(source, "unreadable", f"{source}: cannot read file ({err.strerror or err})")
-        return None
-    try:
-        stamp = read_stamp(data, name=source, extensions=extensions)
-    except StampRejected as err:
-        builder.reject(source, err.reason, err)
-        return None
-    if builder.pixel_scale_arcsec is None and builder.n_ingested == 0:
-        builder.pixel_scale_arcsec = header_pixel_scale(stamp)
-    return stamp, data
+def read_fits_file(
+    inputs: InputFiles, path: Path, extensions: Sequence[str] | None = None
+) -> tuple[FitsStamp, str]:
+    """``(stamp, sha256 of the file)`` of one FITS stamp file; StampRejected naming the file otherwise."""
+    data, sha256 = inputs.read(path)
+    return read_stamp(data, name=str(path), extensions=extensions), sha256
 
 
-def _object_id(stamp, path: Path) -> str:
+def first_pixel_scale(stamp: FitsStamp, store: StoreBuilder) -> float | None:
+    """The scale a stamp offers the store (``PIXSCALE`` or WCS), while nothing is ingested yet."""
+    return header_pixel_scale(stamp) if store.n_ingested == 0 else None
+
+
+def _object_id(stamp: FitsStamp, path: Path) -> str:
     for key in ("OBJECTID", "OBJECT"):
         value = stamp.header.get(key)
         if value not in (None, ""):
@@ -73,64 +56,46 @@ def _object_id(stamp, path: Path) -> str:
     return fits_stem(path)
 
 
-def ingest_fits(
-    paths: Sequence[str | os.PathLike],
-    out: str | os.PathLike,
-    *,
-    extensions: Sequence[str] | None = None,
-    stamp_shape: tuple[int, int] | None = None,
-    size_policy: str = "reject",
-    header_keys: Sequence[str] = (),
-    pixel_scale_arcsec: float | None = None,
-    rejects_path: str | os.PathLike | None = None,
-    compression: str = "lzf",
-    chunk_rows: int = 512,
-    config_hash: str = "",
-    progress: bool = False,
-) -> IngestReport:
-    """Read FITS stamps from files and folders and write them to one stamp store.
+class FitsReader(SourceReader):
+    """Reads a :class:`FitsSource` file by file (chunked: the flow hands each chunk its ``files``)."""
 
-    Args:
-        paths: FITS files and/or folders (searched recursively for ``*.fits[.gz]``, ``*.fit``, ``*.fts``).
-        out: store path; ``rejects.csv`` is written beside it unless ``rejects_path`` is given.
-        extensions: EXTNAMEs to read as channels (see :func:`pipeline.io.fits.read_stamp`).
-        stamp_shape: ``(H, W)`` of the store; None: the first readable stamp's.
-        size_policy: ``"reject"`` stamps of another size or ``"pad"`` smaller ones (centred, masked).
-        header_keys: header keys copied into catalog columns of the same name (lower-cased).
-        pixel_scale_arcsec: store pixel scale; None: from the first stamp's ``PIXSCALE`` or WCS.
-        progress: show a progress bar.
+    progress = ("ingest FITS", "file")
+    chunked = True
+    sources_are_files = True
 
-    Returns:
-        The :class:`IngestReport` (ingested + rejected = number of input files).
-    """
-    files = expand_inputs(paths)
-    columns = ["object_id", "ra", "dec", *[k.lower() for k in header_keys]]
-    builder = StoreBuilder(
-        out,
-        catalog_columns=columns,
-        stamp_shape=stamp_shape,
-        size_policy=size_policy,
-        rejects_path=rejects_path,
-        pixel_scale_arcsec=pixel_scale_arcsec,
-        config_hash=config_hash,
-        chunk_rows=chunk_rows,
-        compression=compression,
-        attrs={"ingest": "fits", "extensions": list(extensions or [])},
-    )
-    try:
-        for path in tqdm(files, desc="ingest FITS", unit="file", disable=not progress):
-            read = read_fits_input(path, builder, extensions)
-            if read is None:
-                continue
-            stamp, data = read
-            ra, dec = header_sky_position(stamp)
-            row = {"object_id": _object_id(stamp, path), "ra": ra, "dec": dec}
-            for key in header_keys:
-                value = stamp.header.get(key)
-                row[key.lower()] = "" if value is None else str(value)
-            if builder.add(str(path), stamp.pixels, stamp.mask, stamp.channels, row):
-                builder.add_source_digest(hashlib.sha256(data).hexdigest())
-    except BaseException:
-        builder.abort()
-        raise
-    return builder.finish()
+    @classmethod
+    def input_files(cls, source: FitsSource) -> list[Path]:
+        """The FITS files of the source's files and folders (:func:`expand_inputs`)."""
+        return expand_inputs(source.inputs)
+
+    def open(self) -> StorePlan:
+        source = self.source
+        return StorePlan(
+            catalog_columns=["object_id", "ra", "dec", *[k.lower() for k in source.header_keys]],
+            attrs={"ingest": "fits", "extensions": list(source.extensions or [])},
+            stamp_shape=source.stamp_shape,
+            size_policy=source.size_policy,
+            pixel_scale_arcsec=source.pixel_scale_arcsec,
+        )
+
+    def read(self, path: Path, store: StoreBuilder) -> Iterator[Item]:
+        try:
+            stamp, sha256 = read_fits_file(self.inputs, path, self.source.extensions)
+        except StampRejected as err:
+            yield rejected(path, err)
+            return
+        ra, dec = header_sky_position(stamp)
+        row: dict[str, Any] = {"object_id": _object_id(stamp, path), "ra": ra, "dec": dec}
+        for key in self.source.header_keys:
+            value = stamp.header.get(key)
+            row[key.lower()] = "" if value is None else str(value)
+        scale = first_pixel_scale(stamp, store)
+        yield Stamp(
+            str(path), stamp.pixels, stamp.mask, stamp.channels, row, sha256=sha256, pixel_scale_arcsec=scale
+        )
+
+
+def ingest_fits(paths: Sequence[str | os.PathLike], out: str | os.PathLike, **options: Any) -> IngestReport:
+    """Ingest FITS stamps: :class:`FitsSource` ``(inputs=paths, **options)`` into the store ``out``
+    (``options``: the source's fields and the driver's keywords, :func:`pipeline.ingest.driver.ingest`)."""
+    return ingest_with("fits", out, {"inputs": paths, **options})

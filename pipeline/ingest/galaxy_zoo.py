@@ -1,4 +1,5 @@
-"""Ingest a Galaxy Zoo catalog and its images into a stamp store with the labels, plus ``rejects.csv``.
+"""Reader of a Galaxy Zoo catalog and its images, :class:`~pipeline.ingest.sources.GalaxyZooSource`: a stamp
+store with the labels, plus ``rejects.csv``.
 
 Inputs are the catalog's rows. Each row is joined to its image by the catalog's file column when it has one
 (paths relative to ``images_dir``, or absolute), else by id: ``{images_dir}/{id}{ext}`` for ext in
@@ -21,27 +22,20 @@ ignored.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from data_catalogs.galaxy_zoo_formats import CatalogError, GalaxyZooCatalog, read_catalog
-from pipeline.io import (
-    RejectLog,
-    StampRejected,
-    header_pixel_scale,
-    is_fits_name,
-    is_image_file,
-    read_image,
-    read_stamp,
-)
-from pipeline.store import IngestReport, StoreBuilder, sha256_file
-
-log = logging.getLogger(__name__)
+from data_catalogs.galaxy_zoo_formats import GalaxyZooCatalog, read_catalog
+from pipeline.ingest.inputs import InputFiles
+from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan
+from pipeline.ingest.registry import ingest_with
+from pipeline.ingest.sources import GalaxyZooSource
+from pipeline.io import StampRejected, header_pixel_scale, is_fits_name, is_image_file, read_image, read_stamp
+from pipeline.store import IngestReport, StoreBuilder
 
 #: Extensions tried, in order, when an image is looked up by galaxy id (matched case-insensitively).
 ID_EXTENSIONS = (".jpg", ".jpeg", ".png", ".fits", ".fits.gz", ".fit", ".fit.gz", ".fts")
@@ -87,19 +81,18 @@ class ImageIndex:
         )
 
 
-def read_galaxy_image(path: Path) -> tuple[np.ndarray, np.ndarray, list[str], bytes, float | None]:
-    """Read a JPEG/PNG/FITS image: ``(pixels (C,H,W) float32, mask (C,H,W) bool, channels, bytes,
-    pixel scale arcsec or None)``; raises StampRejected naming the file."""
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise StampRejected("unreadable", f"{path}: cannot read the file ({err.strerror or err})") from err
+def read_galaxy_image(
+    inputs: InputFiles, path: Path
+) -> tuple[np.ndarray, np.ndarray, list[str], str, float | None]:
+    """Read a JPEG/PNG/FITS image: ``(pixels (C,H,W) float32, mask (C,H,W) bool, channels, sha256 of the
+    file, pixel scale arcsec or None)``; raises StampRejected naming the file."""
+    data, sha256 = inputs.read(path)
     if is_image_file(path):
         img = read_image(data, name=str(path))
-        return img.pixels, img.mask, img.channels, data, None
+        return img.pixels, img.mask, img.channels, sha256, None
     if is_fits_name(path):
         stamp = read_stamp(data, name=str(path))
-        return stamp.pixels, stamp.mask, stamp.channels, data, header_pixel_scale(stamp)
+        return stamp.pixels, stamp.mask, stamp.channels, sha256, header_pixel_scale(stamp)
     raise StampRejected("not_image", f"{path}: unsupported image type (use JPEG, PNG or FITS)")
 
 
@@ -109,127 +102,86 @@ def _label_names(catalog: GalaxyZooCatalog) -> tuple[str, str]:
     return "gz_answers", "gz_votes"
 
 
-def ingest_galaxy_zoo(
-    catalog_path: str | os.PathLike,
-    images_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    format: str = "kaggle",
-    estimate: str | None = None,
-    id_column: str | None = None,
-    file_column: str | None = None,
-    tol: float | None = None,
-    stamp_shape: tuple[int, int] | None = None,
-    size_policy: str = "reject",
-    rejects_path: str | os.PathLike | None = None,
-    compression: str = "lzf",
-    chunk_rows: int = 512,
-    config_hash: str = "",
-    progress: bool = False,
-) -> IngestReport:
-    """Read a Galaxy Zoo catalog, join each valid row to its image, and write a stamp store and rejects.
+def _catalog_options(source: GalaxyZooSource) -> dict[str, Any]:
+    """The reader options of :func:`data_catalogs.galaxy_zoo_formats.read_catalog` the source sets."""
+    options: dict[str, Any] = {}
+    if source.id_column:
+        options["id_column"] = source.id_column
+    if source.file_column:
+        options["file_column"] = source.file_column
+    if source.estimate and source.format != "kaggle":
+        options["estimate"] = source.estimate
+    if source.tol is not None and source.format in ("kaggle", "gz2"):
+        options["tol"] = source.tol
+    return options
 
-    Args:
-        catalog_path: CSV, Parquet or FITS table in ``format``.
-        images_dir: folder of ``{id}.jpg|.jpeg|.png|.fits|.fits.gz`` images, or the base of a file column.
-        out: store path; ``rejects.csv`` is written beside it unless ``rejects_path`` is given.
-        format: ``"kaggle"``, ``"gz2"`` or ``"decals"``.
-        estimate: GZ2 ``fraction``/``weighted``/``debiased`` or DECaLS ``fraction``/``debiased`` (reader
-            default when None; ignored for Kaggle).
-        id_column: the catalog's id column (default: per format, see
-            :data:`data_catalogs.galaxy_zoo_formats.ID_CANDIDATES`).
-        file_column: the catalog's image file column (default: a known name when present, else by id).
-        tol: tree tolerance on cumulative fractions (reader default 1e-6 when None; Kaggle and GZ2).
-        stamp_shape: ``(H, W)`` of the store; None: the first readable image's.
-        size_policy: ``"reject"`` images of another size, or ``"pad"`` smaller ones (centred, masked).
-        compression: HDF5 compression of the store.
-        chunk_rows: stamps buffered per append (HDF5 chunks are bounded by bytes by the writer).
-        progress: show a tqdm progress bar.
 
-    Returns:
-        the :class:`~pipeline.store.builder.IngestReport` (inputs = catalog rows = ingested + rejected).
+class GalaxyZooReader(SourceReader):
+    """Reads a :class:`GalaxyZooSource`: the catalog first (its bad rows are rejects), then each row's image.
 
-    Raises:
-        CatalogError: the catalog cannot be used at all (unreadable, missing columns: all listed); a
-            ``rejects.csv`` with one row naming the catalog is written first.
-        FileNotFoundError: ``images_dir`` is not a folder.
+    :meth:`open` raises ``CatalogError`` when the catalog cannot be used at all (unreadable, missing
+    columns: all listed; the driver writes it as the one row of ``rejects.csv``) and FileNotFoundError
+    when ``images_dir`` is not a folder.
     """
-    out = Path(out)
-    rejects_file = Path(rejects_path) if rejects_path else out.with_name("rejects.csv")
-    options: dict[str, object] = {}
-    if id_column:
-        options["id_column"] = id_column
-    if file_column:
-        options["file_column"] = file_column
-    if estimate and format != "kaggle":
-        options["estimate"] = estimate
-    if tol is not None and format in ("kaggle", "gz2"):
-        options["tol"] = tol
-    try:
-        catalog = read_catalog(catalog_path, format, **options)
-    except CatalogError as err:
-        log.error("%s", err)
-        failed = RejectLog()
-        failed.add(err.source, err.reason, err)
-        failed.write(rejects_file)
-        raise
-    if not Path(images_dir).is_dir():
-        raise FileNotFoundError(f"images folder {images_dir} does not exist or is not a folder")
-    index = ImageIndex(images_dir)
-    files: list[str | None] = (
-        catalog.table["file"].tolist() if "file" in catalog.table else [None] * len(catalog)
-    )
 
-    label_name, vote_name = _label_names(catalog)
-    votes = catalog.votes()
-    fractions = catalog.fractions()
-    id_cols = [catalog.id_column] if catalog.id_column != "object_id" else []
-    extra = [c for c in ("ra", "dec") if c in catalog.table and c not in id_cols]
-    builder = StoreBuilder(
-        out,
-        catalog_columns=["object_id", *id_cols, *extra],
-        stamp_shape=stamp_shape,
-        size_policy=size_policy,
-        rejects_path=rejects_file,
-        config_hash=config_hash,
-        chunk_rows=chunk_rows,
-        compression=compression,
-        attrs={
-            "ingest": "galaxy_zoo",
-            "gz_format": catalog.format,
-            "gz_estimate": catalog.estimate,
-            "gz_id_column": catalog.id_column,
-            "gz_answer_columns": list(catalog.answer_columns),
-            "gz_labels": [label_name] + ([vote_name] if votes is not None else []),
-            "gz_catalog": str(catalog_path),
-        },
-    )
-    try:
-        builder.add_source_digest(sha256_file(catalog_path))
-        for row in catalog.rejects:
-            builder.reject(row["source"], row["reason"], row["error"])
-        table = catalog.table
-        ids = catalog.ids
-        for i in tqdm(range(len(table)), desc="ingest Galaxy Zoo", unit="galaxy", disable=not progress):
-            object_id = ids[i]
-            try:
-                path = index.find(object_id, files[i])
-                pixels, mask, channels, data, scale = read_galaxy_image(path)
-                pixels, mask = builder.check(str(path), pixels, mask, channels)
-            except StampRejected as err:
-                builder.reject(object_id, err.reason, f"{catalog.id_column} {object_id}: {err}")
-                continue
-            if builder.pixel_scale_arcsec is None and scale is not None:
-                builder.pixel_scale_arcsec = scale
-            record = {"object_id": object_id, **{c: table[c].iat[i] for c in id_cols + extra}}
-            labels = {label_name: fractions[i]}
-            if votes is not None:
-                labels[vote_name] = votes[i]
-            builder.add(str(path), pixels, mask, channels, record, labels)
-            builder.add_source_digest(hashlib.sha256(data).hexdigest())
-    except BaseException:
-        builder.abort()
-        raise
-    report = builder.finish()
-    log.info("Galaxy Zoo %s ingest of %s: %s", catalog.format, catalog_path, report.summary())
-    return report
+    progress = ("ingest Galaxy Zoo", "galaxy")
+
+    def open(self) -> StorePlan:
+        source: GalaxyZooSource = self.source
+        catalog = read_catalog(source.catalog, source.format, **_catalog_options(source))
+        if not Path(source.images_dir).is_dir():
+            raise FileNotFoundError(f"images folder {source.images_dir} does not exist or is not a folder")
+        self.catalog, self.index = catalog, ImageIndex(source.images_dir)
+        self.row_files = catalog.table["file"].tolist() if "file" in catalog.table else [None] * len(catalog)
+        self.label_name, self.vote_name = _label_names(catalog)
+        self.votes, self.fractions = catalog.votes(), catalog.fractions()
+        self.id_cols = [catalog.id_column] if catalog.id_column != "object_id" else []
+        self.extra = [c for c in ("ra", "dec") if c in catalog.table and c not in self.id_cols]
+        return StorePlan(
+            catalog_columns=["object_id", *self.id_cols, *self.extra],
+            attrs={
+                "ingest": "galaxy_zoo",
+                "gz_format": catalog.format,
+                "gz_estimate": catalog.estimate,
+                "gz_id_column": catalog.id_column,
+                "gz_answer_columns": list(catalog.answer_columns),
+                "gz_labels": [self.label_name] + ([self.vote_name] if self.votes is not None else []),
+                "gz_catalog": str(source.catalog),
+            },
+            stamp_shape=source.stamp_shape,
+            size_policy=source.size_policy,
+            source_digests=[self.inputs.sha256(source.catalog)],
+            rejects=[Reject(r["source"], r["reason"], r["error"]) for r in catalog.rejects],
+        )
+
+    def __len__(self) -> int:
+        return len(self.row_files)
+
+    def units(self) -> range:
+        return range(len(self.row_files))
+
+    def read(self, i: int, store: StoreBuilder) -> Iterator[Item]:
+        object_id = self.catalog.ids[i]
+        try:
+            path = self.index.find(object_id, self.row_files[i])
+            pixels, mask, channels, sha256, scale = read_galaxy_image(self.inputs, path)
+            pixels, mask = store.check(str(path), pixels, mask, channels)
+        except StampRejected as err:
+            yield Reject(object_id, err.reason, f"{self.catalog.id_column} {object_id}: {err}")
+            return
+        table = self.catalog.table
+        record = {"object_id": object_id, **{c: table[c].iat[i] for c in self.id_cols + self.extra}}
+        labels = {self.label_name: self.fractions[i]}
+        if self.votes is not None:
+            labels[self.vote_name] = self.votes[i]
+        yield Stamp(str(path), pixels, mask, channels, record, labels, sha256, scale)
+
+
+def ingest_galaxy_zoo(
+    catalog_path: str | os.PathLike, images_dir: str | os.PathLike, out: str | os.PathLike, **options: Any
+) -> IngestReport:
+    """Ingest a Galaxy Zoo catalog and its images: :class:`GalaxyZooSource` ``(catalog=catalog_path,
+    images_dir=images_dir, **options)`` into the store ``out`` (``options``: the source's fields and the
+    driver's keywords). Raises as :class:`GalaxyZooReader` does (inputs = catalog rows = ingested +
+    rejected otherwise)."""
+    return ingest_with("galaxy_zoo", out, {"catalog": catalog_path, "images_dir": images_dir, **options})

@@ -1,4 +1,5 @@
-"""Ingest a folder of labelled FITS triplets (FITS files plus ``labels.csv``) into a stamp store with labels.
+"""Reader of a folder of labelled FITS triplets (FITS files plus ``labels.csv``),
+:class:`~pipeline.ingest.sources.LabelledSource`: a stamp store with labels.
 
 The layout is the one ``stampflow simulate transients`` writes (:mod:`pipeline.simulate.transients`) and
 the one a user can give for their own labelled HiTS or ZTF candidates:
@@ -17,23 +18,23 @@ are rows of ``rejects.csv``, so ingested + rejected = inputs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from pipeline.ingest.fits_stamps import read_fits_input
-from pipeline.io import fits_stem, is_fits_name
+from pipeline.ingest.fits_stamps import first_pixel_scale, read_fits_file
+from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan, rejected
+from pipeline.ingest.registry import ingest_with
+from pipeline.ingest.sources import LabelledSource
+from pipeline.io import StampRejected, fits_stem, is_fits_name
 from pipeline.store import IngestReport, StoreBuilder
 
 LABELS_CSV = "labels.csv"
-#: Catalog columns copied from ``labels.csv`` when present.
-DEFAULT_CATALOG_COLUMNS = ("kind", "artifact_type", "snr", "isdiffpos")
 
 
 def _extensions_of(folder: Path) -> list[str] | None:
@@ -66,70 +67,59 @@ def read_labels(path: str | os.PathLike, labels: Sequence[str]) -> pd.DataFrame:
     return table.set_index("id", drop=False)
 
 
-def ingest_labelled_triplets(
-    folder: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    extensions: Sequence[str] | None = None,
-    labels: Sequence[str] = ("real",),
-    catalog_columns: Sequence[str] = DEFAULT_CATALOG_COLUMNS,
-    labels_csv: str | os.PathLike | None = None,
-    rejects_path: str | os.PathLike | None = None,
-    compression: str = "lzf",
-    chunk_rows: int = 512,
-    progress: bool = False,
-) -> IngestReport:
-    """Write the labelled FITS triplets of ``folder`` to the stamp store ``out`` with ``/labels/<name>``.
+class LabelledReader(SourceReader):
+    """Reads a :class:`LabelledSource`: the label table first, then each FITS file of the folder."""
 
-    Args:
-        folder: folder of ``<id>.fits[.gz]`` files (not searched recursively) and ``labels.csv``.
-        out: store path; ``rejects.csv`` beside it unless ``rejects_path`` is given.
-        extensions: EXTNAMEs to read as channels, in this order; None: the order in ``simulation.json``
-            when the folder has one, else every image extension in file order.
-        labels: integer columns of ``labels.csv`` stored as ``/labels/<name>`` (int8).
-        catalog_columns: further ``labels.csv`` columns copied to the catalog when present.
-        labels_csv: the label table (default ``folder/labels.csv``).
-        compression, chunk_rows: passed to the store writer.
-        progress: show a progress bar.
+    progress = ("ingest labelled triplets", "file")
 
-    Returns:
-        The :class:`IngestReport` (ingested + rejected = FITS files + label rows without a file).
-    """
-    folder = Path(folder)
-    table = read_labels(labels_csv or folder / LABELS_CSV, labels)
-    extensions = list(extensions) if extensions else _extensions_of(folder)
-    files = {fits_stem(p): p for p in sorted(folder.iterdir()) if p.is_file() and is_fits_name(p)}
-    copied = [c for c in catalog_columns if c in table.columns and c not in ("id", *labels)]
-    builder = StoreBuilder(
-        out,
-        catalog_columns=["object_id", *copied],
-        rejects_path=rejects_path,
-        chunk_rows=chunk_rows,
-        compression=compression,
-        attrs={"ingest": "labelled_triplets", "extensions": list(extensions or []), "labels": list(labels)},
-    )
-    try:
-        for cid in table.index.difference(list(files)):
-            builder.reject(
-                folder / cid, "unreadable", f"{cid}: listed in labels.csv but no FITS file in {folder}"
+    def open(self) -> StorePlan:
+        source: LabelledSource = self.source
+        folder = source.folder
+        self.table = read_labels(source.labels_csv or folder / LABELS_CSV, source.labels)
+        self.extensions = list(source.extensions) if source.extensions else _extensions_of(folder)
+        self.by_id = {fits_stem(p): p for p in sorted(folder.iterdir()) if p.is_file() and is_fits_name(p)}
+        self.copied = [
+            c for c in source.catalog_columns if c in self.table.columns and c not in ("id", *source.labels)
+        ]
+        missing = [
+            Reject(
+                str(folder / cid), "unreadable", f"{cid}: listed in labels.csv but no FITS file in {folder}"
             )
-        for cid, path in tqdm(
-            files.items(), desc="ingest labelled triplets", unit="file", disable=not progress
-        ):
-            source = str(path)
-            if cid not in table.index:
-                builder.reject(source, "no_label", f"{source}: id {cid!r} has no row in labels.csv")
-                continue
-            read = read_fits_input(path, builder, extensions)
-            if read is None:
-                continue
-            stamp, data = read
-            row = table.loc[cid]
-            catalog = {"object_id": cid, **{c: row[c] for c in copied}}
-            values = {name: np.int8(row[name]) for name in labels}
-            if builder.add(source, stamp.pixels, stamp.mask, stamp.channels, catalog, values):
-                builder.add_source_digest(hashlib.sha256(data).hexdigest())
-    except BaseException:
-        builder.abort()
-        raise
-    return builder.finish()
+            for cid in self.table.index.difference(list(self.by_id))
+        ]
+        attrs = {"ingest": "labelled_triplets", "extensions": list(self.extensions or [])}
+        return StorePlan(
+            catalog_columns=["object_id", *self.copied],
+            attrs={**attrs, "labels": list(source.labels)},
+            rejects=missing,
+        )
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def units(self) -> list[tuple[str, Path]]:
+        return list(self.by_id.items())
+
+    def read(self, unit: tuple[str, Path], store: StoreBuilder) -> Iterator[Item]:
+        cid, path = unit
+        if cid not in self.table.index:
+            yield Reject(str(path), "no_label", f"{path}: id {cid!r} has no row in labels.csv")
+            return
+        try:
+            stamp, sha256 = read_fits_file(self.inputs, path, self.extensions)
+        except StampRejected as err:
+            yield rejected(path, err)
+            return
+        row = self.table.loc[cid]
+        catalog: dict[str, Any] = {"object_id": cid, **{c: row[c] for c in self.copied}}
+        values = {name: np.int8(row[name]) for name in self.source.labels}
+        scale = first_pixel_scale(stamp, store)
+        yield Stamp(str(path), stamp.pixels, stamp.mask, stamp.channels, catalog, values, sha256, scale)
+
+
+def ingest_labelled_triplets(
+    folder: str | os.PathLike, out: str | os.PathLike, **options: Any
+) -> IngestReport:
+    """Ingest labelled triplets: :class:`LabelledSource` ``(folder=folder, **options)`` into the store
+    ``out`` with ``/labels/<name>`` (``options``: the source's fields and the driver's keywords)."""
+    return ingest_with("labelled", out, {"folder": folder, **options})

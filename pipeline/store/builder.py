@@ -3,8 +3,10 @@
 :class:`StoreBuilder` is what every ingest (FITS files, image cutouts, Galaxy Zoo images, alert packets)
 feeds: it checks each stamp against the store's channels and size (the first accepted stamp fixes them
 unless given), pads smaller stamps with masked pixels or rejects them (``size_policy``), buffers rows and
-appends them in chunks, records rejects, and on :meth:`StoreBuilder.finish` writes the store (atomically)
-and ``rejects.csv`` and returns an :class:`IngestReport` where ingested + rejected = inputs.
+appends them in chunks, records rejects, and on :meth:`StoreBuilder.close` writes the store (atomically)
+and ``rejects.csv`` and returns an :class:`IngestReport` where ingested + rejected = inputs. It is a
+:class:`~pipeline.io.atomic.CommitOnSuccess` writer: ``with StoreBuilder(...) as builder:`` commits when the
+block succeeds (the report is then ``builder.report``) and leaves nothing under the final name when it raises.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.io import RejectLog, StampRejected
-from pipeline.store.stamp_store import StampStoreWriter
+from pipeline.io.atomic import CommitOnSuccess
+from pipeline.store.writer import StampStoreWriter
 
 SIZE_POLICIES = ("reject", "pad")
 #: Buffered stamps are appended to the store when they reach ``chunk_rows`` rows or this many bytes.
@@ -70,8 +73,8 @@ def pad_to_shape(
     return out, out_mask
 
 
-class StoreBuilder:
-    """Collect accepted stamps and rejects; write the store and ``rejects.csv`` on :meth:`finish`.
+class StoreBuilder(CommitOnSuccess):
+    """Collect accepted stamps and rejects; write the store and ``rejects.csv`` on :meth:`close`.
 
     Args:
         out: final store path (``.../stamps.h5``).
@@ -129,6 +132,8 @@ class StoreBuilder:
         self._digests: set[str] = set()
         self._buffer: list[tuple[np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]] = []
         self._t0 = time.perf_counter()
+        #: The :class:`IngestReport`, once :meth:`close` has written the store.
+        self.report: IngestReport | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -201,9 +206,7 @@ class StoreBuilder:
             self._flush()
         return True
 
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
+    def _open_writer(self) -> StampStoreWriter:
         if self._writer is None:
             self._writer = StampStoreWriter(
                 self.out,
@@ -212,30 +215,32 @@ class StoreBuilder:
                 pixel_scale_arcsec=self.pixel_scale_arcsec,
                 **self._writer_kwargs,
             )
+        return self._writer
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
         stamps = np.stack([b[0] for b in self._buffer])
         masks = np.stack([b[1] for b in self._buffer])
         catalog = {c: [b[2][c] for b in self._buffer] for c in self.columns}
         label_names = self._buffer[0][3].keys()
         labels = {n: np.stack([np.asarray(b[3][n]) for b in self._buffer]) for n in label_names}
-        self._writer.append(stamps, masks, catalog, labels)
+        self._open_writer().append(stamps, masks, catalog, labels)
         self._buffer.clear()
 
-    def finish(self) -> IngestReport:
-        """Write the remaining rows, complete the store (rename) and write ``rejects.csv``.
+    def close(self) -> IngestReport:
+        """Write the remaining rows, complete the store (rename) and write ``rejects.csv``; the report is
+        also kept as :attr:`report`.
 
         When nothing was ingested no store is written (``store`` is None); rejects are always written.
         """
-        try:
-            self._flush()
-            if self._writer is not None:
+        if self._buffer or self._writer is not None:
+            with self._open_writer() as writer:  # published, or removed when the last rows fail
+                self._flush()
                 for digest in self._digests:
-                    self._writer.add_source_digest(digest)
-                self._writer.close()
-        except BaseException:
-            self.abort()
-            raise
+                    writer.add_source_digest(digest)
         self.rejects.write(self.rejects_path)
-        return IngestReport(
+        self.report = IngestReport(
             n_inputs=self.n_inputs,
             n_ingested=self.n_ingested,
             n_rejected=len(self.rejects),
@@ -244,6 +249,7 @@ class StoreBuilder:
             reject_reasons=self.rejects.counts(),
             seconds=time.perf_counter() - self._t0,
         )
+        return self.report
 
     def abort(self) -> None:
         """Drop everything written so far (the final store name is left untouched)."""

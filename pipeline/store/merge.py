@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pipeline.store.builder import IngestReport, StoreBuilder
 from pipeline.store.stamp_store import open_store
@@ -71,53 +72,56 @@ def merge_stores(
     """
     if len(parts) != len(rejects):
         raise ValueError(f"{len(parts)} part stores but {len(rejects)} rejects files")
-    first = next((p for p in parts if p is not None), None)
-    columns, channels, shape, scale, attrs = [], None, stamp_shape, None, {}
-    if first is not None:
-        with open_store(first) as store:
-            columns, channels = store.catalog_columns, store.channels
-            shape = shape or store.stamp_shape
-            scale = store.pixel_scale_arcsec
-            attrs = {k: v for k, v in store.attrs.items() if k not in WRITER_ATTRS}
-    builder = StoreBuilder(
-        out,
-        catalog_columns=columns,
-        channels=channels,
-        stamp_shape=shape,
-        size_policy=size_policy,
-        rejects_path=rejects_path,
-        pixel_scale_arcsec=scale,
-        config_hash=config_hash,
-        chunk_rows=chunk_rows,
-        compression=compression,
-        attrs=attrs,
-    )
-    try:
+    layout = _first_part_layout(parts, stamp_shape)
+    options = {"compression": compression, "chunk_rows": chunk_rows, "config_hash": config_hash}
+    with StoreBuilder(
+        out, size_policy=size_policy, rejects_path=rejects_path, **layout, **options
+    ) as builder:
         for part, part_rejects in zip(parts, rejects, strict=True):
             for row in read_rejects(part_rejects):
                 builder.reject(row["source"], row["reason"], row["error"])
-            if part is None:
-                continue
-            with open_store(part) as store:
-                if digests is None:
-                    builder.add_source_digest(str(store.attrs.get("source_sha256", "")))
-                names = store.label_names
-                for sel, stamps, mask in store.iter_chunks(read_rows):
-                    catalog = store.catalog(sel).to_dict("records")
-                    labels = {name: store.labels(name, sel) for name in names}
-                    for i, row in enumerate(catalog):
-                        source = str(row["source"])
-                        accepted = builder.add(
-                            source,
-                            stamps[i],
-                            mask[i],
-                            store.channels,
-                            {k: v for k, v in row.items() if k != "source"},
-                            {name: values[i] for name, values in labels.items()},
-                        )
-                        if accepted and digests is not None and source in digests:
-                            builder.add_source_digest(digests[source])
-    except BaseException:
-        builder.abort()
-        raise
-    return builder.finish()
+            if part is not None:
+                _add_part(builder, part, digests, read_rows)
+    return builder.report
+
+
+def _first_part_layout(
+    parts: Sequence[str | os.PathLike | None], stamp_shape: tuple[int, int] | None
+) -> dict[str, Any]:
+    """StoreBuilder arguments taken from the first part: catalog columns, channels, size, scale, attrs."""
+    first = next((p for p in parts if p is not None), None)
+    if first is None:
+        return {"stamp_shape": stamp_shape}
+    with open_store(first) as store:
+        return {
+            "catalog_columns": store.catalog_columns,
+            "channels": store.channels,
+            "stamp_shape": stamp_shape or store.stamp_shape,
+            "pixel_scale_arcsec": store.pixel_scale_arcsec,
+            "attrs": {k: v for k, v in store.attrs.items() if k not in WRITER_ATTRS},
+        }
+
+
+def _add_part(
+    builder: StoreBuilder, part: str | os.PathLike, digests: Mapping[str, str] | None, read_rows: int
+) -> None:
+    """Feed every row of one part store through ``builder`` (accepted or rejected like any stamp)."""
+    with open_store(part) as store:
+        if digests is None:
+            builder.add_source_digest(str(store.attrs.get("source_sha256", "")))
+        names = store.label_names
+        for sel, stamps, mask in store.iter_chunks(read_rows):
+            catalog = store.catalog(sel).to_dict("records")
+            labels = {name: store.labels(name, sel) for name in names}
+            for i, row in enumerate(catalog):
+                source = str(row["source"])
+                accepted = builder.add(
+                    source,
+                    stamps[i],
+                    mask[i],
+                    store.channels,
+                    {k: v for k, v in row.items() if k != "source"},
+                    {name: values[i] for name, values in labels.items()},
+                )
+                if accepted and digests is not None and source in digests:
+                    builder.add_source_digest(digests[source])

@@ -1,0 +1,105 @@
+"""The one ingest driver: a source reader's stamps and rejects into a stamp store plus ``rejects.csv``.
+
+:func:`ingest` owns what every source shares: the :class:`~pipeline.store.builder.StoreBuilder` (size and
+channel checks, padding, buffering), the rejects, the progress bar, the counts (ingested + rejected =
+inputs) and the commit: the store appears under its final name only when the whole ingest succeeded
+(``with`` the builder, :class:`~pipeline.io.atomic.CommitOnSuccess`). The readers
+(:mod:`pipeline.ingest.registry`) only read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.ingest.reader import Item, Reader, Reject, StorePlan
+from pipeline.io import RejectLog
+from pipeline.store import IngestReport, StoreBuilder
+
+log = logging.getLogger(__name__)
+
+
+def _open(reader: Reader, rejects_path: Path) -> StorePlan:
+    """The reader's plan; a source that cannot be used at all and names itself (an error with ``source``
+    and ``reason``, e.g. a Galaxy Zoo ``CatalogError``) is written as the one row of ``rejects.csv``
+    before the error is raised again."""
+    try:
+        return reader.open()
+    except Exception as err:
+        if hasattr(err, "source") and hasattr(err, "reason"):
+            log.error("%s", err)
+            failed = RejectLog()
+            failed.add(err.source, err.reason, err)
+            failed.write(rejects_path)
+        raise
+
+
+def _feed(builder: StoreBuilder, item: Item) -> None:
+    if isinstance(item, Reject):
+        builder.reject(item.source, item.reason, item.error)
+        return
+    if builder.pixel_scale_arcsec is None and item.pixel_scale_arcsec is not None:
+        builder.pixel_scale_arcsec = item.pixel_scale_arcsec
+    accepted = builder.add(item.source, item.pixels, item.mask, item.channels, item.row, item.labels)
+    if accepted and item.sha256:
+        builder.add_source_digest(item.sha256)
+
+
+def ingest(
+    reader: Reader,
+    out: str | os.PathLike,
+    *,
+    rejects_path: str | os.PathLike | None = None,
+    compression: str = "lzf",
+    chunk_rows: int = 512,
+    config_hash: str = "",
+    progress: bool = False,
+) -> IngestReport:
+    """Read every unit of ``reader`` into the stamp store ``out`` and write ``rejects.csv``.
+
+    Args:
+        reader: a source reader (:func:`pipeline.ingest.registry.open_reader`).
+        out: store path; ``rejects.csv`` is written beside it unless ``rejects_path`` is given.
+        compression: HDF5 compression of the store (``lzf``, ``gzip``, ``none``).
+        chunk_rows: stamps buffered per append (HDF5 chunks are bounded by bytes by the writer).
+        config_hash: recorded in the store.
+        progress: show a progress bar (over the reader's units: files or catalog rows).
+
+    Returns:
+        The :class:`IngestReport` (ingested + rejected = inputs; no store when nothing was ingested).
+
+    Raises:
+        whatever the reader's ``open`` raises when the source cannot be used at all (nothing is written
+        under ``out``).
+    """
+    rejects_path = Path(rejects_path) if rejects_path else Path(out).with_name("rejects.csv")
+    plan = _open(reader, rejects_path)
+    builder = StoreBuilder(
+        out,
+        catalog_columns=plan.catalog_columns,
+        channels=plan.channels,
+        stamp_shape=plan.stamp_shape,
+        size_policy=plan.size_policy,
+        rejects_path=rejects_path,
+        pixel_scale_arcsec=plan.pixel_scale_arcsec,
+        config_hash=config_hash,
+        chunk_rows=chunk_rows,
+        compression=compression,
+        attrs=plan.attrs,
+    )
+    description, unit = reader.progress
+    with builder:
+        for reject in plan.rejects:
+            builder.reject(reject.source, reject.reason, reject.error)
+        for digest in plan.source_digests:
+            builder.add_source_digest(digest)
+        for item in tqdm(
+            reader.units(), total=len(reader), desc=description, unit=unit, disable=not progress
+        ):
+            for read in reader.read(item, builder):
+                _feed(builder, read)
+    log.info("%s: %s", description, builder.report.summary())
+    return builder.report
