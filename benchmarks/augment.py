@@ -5,7 +5,7 @@ Cases: ``morphology`` on the input of :class:`models.morphology.MorphologyModel`
 model frame; 3x69x69 when the model is absent), ``realbogus`` on 4x21x21 (HiTS) and on 3x63x63 (ZTF)
 against :class:`models.realbogus.RealBogusModel`. The augmentation is the one the model trains with
 (``model.data_config()["augment"]``) or else the preset's (:func:`pipeline.prep.augment.augment_preset`), with
-the colour PCA fitted beforehand, as :class:`models.datamodule.StampDataModule` does. A training step is
+the colour PCA fitted beforehand, as :class:`models.data.datamodule.StampDataModule` does. A training step is
 ``training_step`` + backward + the optimizer of ``configure_optimizers``; when a model or preset is not
 there the model figure is null with a note. The target is at least 10x the model's rate. The FLOPs per stamp
 of a training step (forward + backward, ``FlopCounterMode``) are printed with it.

@@ -20,7 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from models.layers import count_parameters
+from models.components import count_parameters
 from models.morphology import MorphologyModel
 
 

@@ -66,9 +66,10 @@ import torch
 
 from models.budget import StepClock, cpu_budget_s, steps_for_budget
 from models.checkpoints import load_checkpoint
-from models.datamodule import StampDataModule
-from models.layers import count_parameters
-from models.morphology import MorphologyConfig, MorphologyModel
+from models.components import count_parameters
+from models.data import StampDataModule
+from models.morphology import MorphologyModel
+from models.morphology_config import MorphologyConfig
 from models.train import TrainResult, train_model
 from pipeline.prep import BatchPrep
 from pipeline.store import open_store
@@ -100,7 +101,7 @@ def mean_predictor_rmse(store: Path, splits_csv: Path, seed: int) -> float:
 
 def test_rmse_with_tta(checkpoint: str) -> float:
     """Test-split RMSE of a trained checkpoint with its predictions averaged over the 8 dihedral transforms
-    of each stamp (test-time augmentation, :meth:`models.morphology.DielemanNet.forward_tta`)."""
+    of each stamp (test-time augmentation, :meth:`models.components.dieleman.DielemanNet.forward_tta`)."""
     model, card = load_checkpoint(checkpoint)
     model.eval()
     splits = Path(checkpoint).with_name("splits.csv")

@@ -41,7 +41,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from models.checkpoints import load_checkpoint
-from models.datamodule import load_splits
+from models.data import load_splits
 from models.realbogus import RealBogusModel
 from models.train import train_model
 from pipeline.evaluation import rates_at

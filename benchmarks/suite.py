@@ -168,7 +168,7 @@ def train_section(
 
     result, ref = bracketed(fit)
     torch.set_num_threads(threads)
-    from models.realbogus import RealBogusConfig
+    from models.realbogus_config import RealBogusConfig
 
     batch = RealBogusConfig.from_preset("hits").batch_size
     rate = result.steps * batch / result.fit_seconds if result.fit_seconds else 0.0
@@ -189,7 +189,7 @@ def train_section(
 
 def test_rows(store: Path, splits_csv: Path) -> np.ndarray:
     """Store rows of the test split written by the training run."""
-    from models.datamodule import load_splits
+    from models.data import load_splits
     from pipeline.store import open_store
 
     with open_store(store) as opened:

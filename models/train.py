@@ -14,10 +14,11 @@ result records both the wall and the CPU seconds of fitting.
 ``python -m models.train TASK --store S ...`` runs the same thing as a script: flows start training as a
 subprocess so that Lightning DDP, which re-executes its entry point, works on several GPUs or nodes.
 
-The model contract (see models/morphology.py, models/realbogus.py): ``cls(preset=..., **overrides)`` with
-``save_hyperparameters()``; class attributes ``TASK`` and ``TARGET`` (the store label); ``data_config()``
--> StampDataModule keyword arguments; ``card_fields()`` -> ``architecture``, ``input_channels``,
-``input_size``, ``normalisation``, ``output_names``; optional ``after_fit(datamodule) -> dict``.
+The model contract (:class:`models.stamp_module.StampModule`, models/morphology.py, models/realbogus.py):
+``cls(preset=..., **overrides)`` with ``save_hyperparameters()``; class attributes ``TASK`` and ``TARGET``
+(the store label); ``data_config()`` -> StampDataModule keyword arguments; ``card_fields()`` ->
+``architecture``, ``input_channels``, ``input_size``, ``normalisation``, ``output_names``; optional
+``after_fit(datamodule) -> dict``. Fitting itself is :func:`models.fitting.fit_and_evaluate`.
 """
 
 from __future__ import annotations
@@ -30,23 +31,20 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
-from models.budget import CpuTimeLimit
-from models.checkpoints import model_class, save_checkpoint
-from models.datamodule import StampDataModule
+from models.checkpoints import card_path, model_class, save_checkpoint
+from models.data import StampDataModule
+from models.fitting import FitOptions, FitOutcome, fit_and_evaluate
 from models.train_options import add_train_arguments
 from pipeline import __version__
 from pipeline.store import combined_sha256, open_store
 
 log = logging.getLogger(__name__)
-#: ``check_val_every_n_epoch`` that never comes: validation only after fitting.
-NEVER_EPOCHS = 10**9
 
 
 @dataclass
@@ -65,8 +63,32 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def of_run(cls, checkpoint: Path, outcome: FitOutcome, seconds: float) -> TrainResult:
+        """The result of a run that wrote ``checkpoint``, fitted with ``outcome`` and took ``seconds`` in all."""
+        return cls(
+            checkpoint=str(checkpoint),
+            model_card=str(card_path(checkpoint)),
+            metrics=outcome.metrics,
+            seconds=seconds,
+            epochs=outcome.epochs,
+            steps=outcome.steps,
+            fit_seconds=outcome.fit_seconds,
+            fit_cpu_seconds=outcome.fit_cpu_seconds,
+        )
 
-def _store_facts(stores: Sequence[Path]) -> tuple[list[str], list[int], float, str]:
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """What the model card records of the training stores."""
+
+    channels: list[str]
+    stamp_shape: list[int]
+    pixel_scale_arcsec: float
+    sha256: str  #: a combined hash of the stores' sources, sizes and configs
+
+
+def _store_facts(stores: Sequence[Path]) -> StoreFacts:
     """Channels, stamp shape, pixel scale and a combined content hash of the training stores."""
     digests, channels, shape, scale = [], None, None, float("nan")
     for path in stores:
@@ -74,36 +96,77 @@ def _store_facts(stores: Sequence[Path]) -> tuple[list[str], list[int], float, s
             channels, shape, scale = store.channels, list(store.stamp_shape), store.pixel_scale_arcsec
             attrs = store.attrs
             digests.append(f"{attrs.get('source_sha256', '')}:{store.n}:{attrs.get('config_hash', '')}")
-    return channels, shape, scale, combined_sha256(digests)
+    return StoreFacts(channels, shape, scale, combined_sha256(digests))
 
 
-def _json_able(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except TypeError:
-        return False
-    return True
+def _model_and_data(
+    task: str,
+    preset: str,
+    stores: Sequence[Path],
+    out_dir: Path,
+    seed: int,
+    batch_size: int | None,
+    model_overrides: dict[str, Any] | None,
+    data_overrides: dict[str, Any] | None,
+) -> tuple[L.LightningModule, StampDataModule, dict[str, Any]]:
+    """Seed everything, build the task's model from its preset and the data module from the model's
+    ``data_config()`` (with the overrides); also returns the data module's keyword arguments."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    cls = model_class(task)
+    model = cls(preset=preset, **(model_overrides or {}))
+    data_kwargs = {**model.data_config(), **(data_overrides or {})}
+    if batch_size is not None:
+        data_kwargs["batch_size"] = batch_size
+    target = getattr(model, "target", cls.TARGET)  # a multi-class model may train on another label
+    datamodule = StampDataModule(stores, target, seed=seed, splits_csv=out_dir / "splits.csv", **data_kwargs)
+    return model, datamodule, data_kwargs
 
 
-def _float_metrics(values: dict[str, Any]) -> dict[str, float]:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            out[key] = float(value)
-        elif isinstance(value, (int, float)):
-            out[key] = float(value)
-    return out
+def _checked_card_fields(model: L.LightningModule, preset: str, channels: list[str]) -> dict[str, Any]:
+    """The model's card fields; raises ValueError when its input channels are not the stores'."""
+    fields = model.card_fields()
+    if fields.get("input_channels") not in (None, len(channels)):
+        raise ValueError(
+            f"preset {preset!r} expects {fields['input_channels']} channels; the stores have {len(channels)} {channels}"
+        )
+    return fields
 
 
-class _LastValidation(L.Callback):
-    """Remembers the training step at which validation last ran (-1: never)."""
-
-    def __init__(self) -> None:
-        self.step = -1
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self.step = trainer.global_step
+def _model_card(
+    task: str,
+    model_name: str,
+    preset: str,
+    seed: int,
+    stores: Sequence[Path],
+    facts: StoreFacts,
+    outcome: FitOutcome,
+    data_kwargs: dict[str, Any],
+    fields: dict[str, Any],
+) -> dict[str, Any]:
+    """The model card of a run (see :mod:`models.checkpoints`): what the model expects and produced."""
+    card = {
+        "task": task,
+        "model_name": model_name,
+        "architecture": preset,
+        "channels": facts.channels,
+        "stamp_shape": facts.stamp_shape,
+        "pixel_scale_arcsec": facts.pixel_scale_arcsec,
+        "training_data_sha256": facts.sha256,
+        "training_stores": [str(p) for p in stores],
+        "seed": seed,
+        "epochs": outcome.epochs,
+        "steps": outcome.steps,
+        "fit_seconds": round(outcome.fit_seconds, 1),
+        "fit_cpu_seconds": round(outcome.fit_cpu_seconds, 1),
+        "metrics": outcome.metrics,
+        "data_config": {
+            k: v for k, v in data_kwargs.items() if isinstance(v, (str, int, float, bool, type(None)))
+        },
+        **fields,
+        **outcome.extras,
+    }
+    card["model_version"] = f"{__version__}+{facts.sha256[:8]}.s{seed}"
+    return card
 
 
 def train_model(
@@ -138,25 +201,16 @@ def train_model(
         stores: stamp stores with the task's label (``/labels/gz_answers`` or ``/labels/real``).
         out_dir: folder for ``model.ckpt``, ``model_card.json``, ``splits.csv`` and Lightning logs.
         preset: the model preset (e.g. ``small``, ``dieleman2015``, ``hits``, ``ztf``).
-        max_epochs: epoch limit.
-        max_steps: optimiser-step limit (-1: none); with a fixed seed the numbers are reproducible.
-        max_time_s: wall-time limit for fitting, in seconds (None: none).
-        max_cpu_time_s: limit on the CPU time of this process while fitting, in CPU-seconds (all its
-            threads; "M minutes on K cores" is ``M * 60 * K``); see :class:`models.budget.CpuTimeLimit`.
-        val_every_n_epochs: validate every this many epochs while fitting; None: only after fitting (no
-            validation cost inside a budget). The validation metrics are always those of the final weights
-            (validated once more after fitting when the fit did not end with a validation).
+        max_epochs, max_steps, max_time_s, max_cpu_time_s, val_every_n_epochs, accelerator, devices,
+            num_nodes, strategy, limit_train_batches, progress, callbacks: how to fit (limits in epochs,
+            steps, wall seconds and CPU-seconds; validation; hardware): :class:`FitOptions`.
         batch_size: overrides the preset's batch size.
         seed: seeds the split, initialisation, shuffling and augmentation: the same seed and config
             give the same metrics.
         model_overrides / data_overrides: keyword overrides for the model and the data module.
-        accelerator, devices, num_nodes, strategy: passed to ``lightning.Trainer`` (DDP runs need this
-            function to be started as ``python -m models.train``).
-        limit_train_batches: cap batches per epoch (quick runs and tests).
+        model_name: the card's ``model_name`` (default ``stampflow-<task>-<preset>``).
         threads: torch intra-op threads (None: torch's default). On 2 shared cores one thread was
             measured 2-5x faster than two for the small models.
-        progress: show Lightning's progress bar.
-        callbacks: extra Lightning callbacks (e.g. :class:`models.budget.StepClock`).
 
     Returns:
         :class:`TrainResult` with the test metrics.
@@ -164,94 +218,33 @@ def train_model(
     t0 = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store_paths = [Path(s) for s in stores]
-    L.seed_everything(seed, workers=True, verbose=False)
-    cls = model_class(task)
-    model = cls(preset=preset, **(model_overrides or {}))
-    data_kwargs = {**model.data_config(), **(data_overrides or {})}
-    if batch_size is not None:
-        data_kwargs["batch_size"] = batch_size
-    target = getattr(model, "target", cls.TARGET)  # a multi-class model may train on another label
-    datamodule = StampDataModule(
-        store_paths, target, seed=seed, splits_csv=out_dir / "splits.csv", **data_kwargs
-    )
-    channels, stamp_shape, pixel_scale, data_sha = _store_facts(store_paths)
-    fields = model.card_fields()
-    if fields.get("input_channels") not in (None, len(channels)):
-        raise ValueError(
-            f"preset {preset!r} expects {fields['input_channels']} channels; the stores have {len(channels)} {channels}"
-        )
-    last_validation = _LastValidation()
-    all_callbacks = [*callbacks, last_validation]
-    if max_cpu_time_s:
-        all_callbacks.append(CpuTimeLimit(max_cpu_time_s))
-    trainer = L.Trainer(
+    fit = FitOptions(
         max_epochs=max_epochs,
         max_steps=max_steps,
-        max_time=timedelta(seconds=max_time_s) if max_time_s else None,
-        check_val_every_n_epoch=val_every_n_epochs or NEVER_EPOCHS,
-        callbacks=all_callbacks,
+        max_time_s=max_time_s,
+        max_cpu_time_s=max_cpu_time_s,
+        val_every_n_epochs=val_every_n_epochs,
         accelerator=accelerator,
         devices=devices,
         num_nodes=num_nodes,
         strategy=strategy,
-        deterministic=True,
-        default_root_dir=out_dir,
-        enable_checkpointing=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        logger=L.pytorch.loggers.CSVLogger(out_dir, name="logs", version=""),
         limit_train_batches=limit_train_batches,
-        num_sanity_val_steps=0,
+        progress=progress,
+        callbacks=tuple(callbacks),
     )
-    fit_wall0, fit_cpu0 = time.perf_counter(), time.process_time()
-    trainer.fit(model, datamodule=datamodule)
-    fit_cpu = time.process_time() - fit_cpu0
-    fit_wall = time.perf_counter() - fit_wall0
-    if last_validation.step == trainer.global_step:
-        val_metrics = _float_metrics(trainer.callback_metrics)
-    else:  # validation metrics of the final weights
-        val_metrics = _float_metrics(
-            (trainer.validate(model, datamodule=datamodule, verbose=False) or [{}])[0]
-        )
-    test_metrics = _float_metrics(trainer.test(model, datamodule=datamodule, verbose=False)[0])
-    extras = model.after_fit(datamodule) if hasattr(model, "after_fit") else {}
-    metrics = {**{k: v for k, v in val_metrics.items() if k.startswith("val/")}, **test_metrics}
-    card = {
-        "task": task,
-        "model_name": model_name or f"stampflow-{task}-{preset}",
-        "architecture": preset,
-        "channels": channels,
-        "stamp_shape": stamp_shape,
-        "pixel_scale_arcsec": pixel_scale,
-        "training_data_sha256": data_sha,
-        "training_stores": [str(p) for p in store_paths],
-        "seed": seed,
-        "epochs": int(trainer.current_epoch),
-        "steps": int(trainer.global_step),
-        "fit_seconds": round(fit_wall, 1),
-        "fit_cpu_seconds": round(fit_cpu, 1),
-        "metrics": metrics,
-        "data_config": {
-            k: v for k, v in data_kwargs.items() if isinstance(v, (str, int, float, bool, type(None)))
-        },
-        **fields,
-        **extras,
-    }
-    card["model_version"] = f"{__version__}+{data_sha[:8]}.s{seed}"
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store_paths = [Path(s) for s in stores]
+    model, datamodule, data_kwargs = _model_and_data(
+        task, preset, store_paths, out_dir, seed, batch_size, model_overrides, data_overrides
+    )
+    facts = _store_facts(store_paths)
+    fields = _checked_card_fields(model, preset, facts.channels)
+    outcome = fit_and_evaluate(model, datamodule, fit, out_dir)
+    name = model_name or f"stampflow-{task}-{preset}"
+    card = _model_card(task, name, preset, seed, store_paths, facts, outcome, data_kwargs, fields)
     ckpt = save_checkpoint(model, out_dir / "model.ckpt", card)
-    return TrainResult(
-        checkpoint=str(ckpt),
-        model_card=str(ckpt.with_name("model_card.json")),
-        metrics=metrics,
-        seconds=time.perf_counter() - t0,
-        epochs=int(trainer.current_epoch),
-        steps=int(trainer.global_step),
-        fit_seconds=fit_wall,
-        fit_cpu_seconds=fit_cpu,
-    )
+    return TrainResult.of_run(ckpt, outcome, time.perf_counter() - t0)
 
 
 def run_from_args(task: str, args: argparse.Namespace) -> TrainResult:

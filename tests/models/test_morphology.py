@@ -1,10 +1,9 @@
-"""Dieleman morphology model: presets, model frame, invariances, metrics, real Lightning training on tiny data,
-CPU-time and step budgets of training."""
+"""Dieleman morphology model: presets, invariances, metrics, real Lightning training on tiny data, CPU-time and
+step budgets of training (the model frame: tests/models/components/test_dieleman.py)."""
 
 from __future__ import annotations
 
 import json
-import pickle
 import time
 
 import lightning as L
@@ -13,72 +12,29 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from data_catalogs.galaxy_zoo import (
-    ANSWER_COLUMNS,
-    QUESTION_SLICES,
-    QUESTIONS,
-    cumulative_from_conditional,
-    tree_violations,
-)
+from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, QUESTION_SLICES, QUESTIONS, tree_violations
 from flows.cli import main as cli_main
 from models.budget import CpuTimeLimit, StepClock, cpu_budget_s, steps_for_budget
 from models.checkpoints import load_checkpoint
-from models.datamodule import StampDataModule
-from models.layers import count_parameters
-from models.morphology import (
-    DielemanFrame,
-    MorphologyModel,
-    lr_factor,
-    rmse_by_question,
-)
+from models.components import count_parameters
+from models.data import StampDataModule
+from models.morphology import MorphologyModel, lr_factor, rmse_by_question
 from models.train import main as train_main
 from models.train import train_model
-from pipeline.prep import center_crop, crop_and_downsample, dihedral
+from pipeline.prep import dihedral
 from pipeline.store import StampStoreWriter
+from tests.models.helpers import fixed_batch_losses, galaxies
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 QUESTION_METRICS = [f"rmse_q{k}" for k in range(1, 12)]
 
 
-def _galaxies(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(n, 3, size, size)`` elliptical exponential discs in noise and ``(n, 37)`` tree-valid labels.
-
-    Labels: per-question fractions from a Dirichlet, with Q1 "smooth" and Q7 "round" tied to the axis ratio
-    so that the images carry some signal; then :func:`cumulative_from_conditional`.
-    """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
-    stamps = np.empty((n, 3, size, size), np.float32)
-    cond = np.empty((n, 37))
-    for i in range(n):
-        q, pa = rng.uniform(0.2, 1.0), rng.uniform(0, np.pi)
-        u = xx * np.cos(pa) + yy * np.sin(pa)
-        v = (-xx * np.sin(pa) + yy * np.cos(pa)) / q
-        disc = np.exp(-np.hypot(u, v) / (size / 12))
-        stamps[i] = disc * np.array([0.8, 1.0, 1.2])[:, None, None] + rng.normal(0, 0.02, (3, size, size))
-        for name in QUESTION_SLICES:
-            sl = QUESTION_SLICES[name]
-            cond[i, sl] = rng.dirichlet(np.ones(sl.stop - sl.start))
-        cond[i, QUESTION_SLICES["Q1"]] = [q * 0.9, (1 - q) * 0.9, 0.1]
-        cond[i, QUESTION_SLICES["Q7"]] = [q**2, 2 * q * (1 - q), (1 - q) ** 2]
-    return stamps, cumulative_from_conditional(cond).astype(np.float32)
-
-
 def _write_store(path, n: int = 40, size: int = 69, seed: int = 0):
-    stamps, labels = _galaxies(n, size, seed)
+    stamps, labels = galaxies(n, size, seed)
     catalog = {"object_id": [f"g{i}" for i in range(n)], "source": [f"g{i}.fits" for i in range(n)]}
     with StampStoreWriter(path, ["g", "r", "i"], (size, size), chunk_rows=10) as writer:
         writer.append(stamps, None, catalog, {"gz_answers": labels})
     return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One torch thread in this module: on the shared 2-core machines two OpenMP threads stalled up to 14x
-    whenever another process held a core. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -128,64 +84,6 @@ def test_unknown_presets_and_settings_are_refused():
         MorphologyModel("small", filters=3)
 
 
-# --------------------------------------------------------------------------------------------- frame
-def test_the_view_of_a_424_image_is_dielemans_centre_207_crop_downsampled_to_69():
-    x = torch.rand(2, 3, 424, 424)
-    frame = MorphologyModel("dieleman2015").net.frame
-    framed = frame.geometry(x)
-    assert framed.shape == (2, 3, 99, 99)
-    expected = crop_and_downsample(x, crop=207, out=69)
-    torch.testing.assert_close(center_crop(framed, 69), expected, atol=1e-6, rtol=0)
-
-
-def test_framed_stamps_are_kept_small_ones_resampled_and_raw_images_cropped():
-    frame = DielemanFrame(view_size=69, frame_size=99, crop_fraction=207 / 424)
-    for side in (69, 99):
-        x = torch.rand(2, 3, side, side)
-        assert torch.equal(frame(x), x)
-    assert frame(torch.rand(1, 3, 150, 150)).shape == (1, 3, 69, 69)  # shows the view's field: resampled
-    assert frame(torch.rand(1, 3, 50, 50)).shape == (1, 3, 69, 69)
-    assert frame(torch.rand(1, 3, 424, 424)).shape == (1, 3, 99, 99)  # raw image: Dieleman's crop
-    assert pickle.loads(pickle.dumps(frame)) == frame
-    with pytest.raises(ValueError, match="square"):
-        frame(torch.rand(1, 3, 69, 70))
-
-
-def test_native_scale_crops_stamps_at_the_models_pixel_scale_instead_of_resampling():
-    frame = DielemanFrame(view_size=45, frame_size=65, crop_fraction=207 / 424, native_scale=True)
-    x = torch.rand(2, 3, 69, 69)
-    assert torch.equal(frame(x), center_crop(x, 65))  # a 69 px stamp: the central 65 px, pixels untouched
-    assert torch.equal(frame(x[..., 1:-1, 1:-1]), center_crop(x, 65))  # 67 px
-    assert torch.equal(frame(center_crop(x, 55)), center_crop(x, 45))  # between view and frame: the view
-    assert frame(torch.rand(1, 3, 40, 40)).shape == (1, 3, 45, 45)  # smaller than the view: resampled
-    assert frame(torch.rand(1, 3, 424, 424)).shape == (1, 3, 65, 65)  # raw images: Dieleman's crop as before
-    assert "centre-cropped" in frame.describe()
-
-
-def test_max_normalisation_scales_each_stamp_to_unit_peak():
-    x = torch.rand(3, 3, 69, 69) * torch.tensor([1.0, 50.0, 1e4])[:, None, None, None]
-    out = DielemanFrame(69, 99, 207 / 424, "max")(x)
-    torch.testing.assert_close(out.abs().amax(dim=(1, 2, 3)), torch.ones(3))
-    torch.testing.assert_close(out * x.amax(dim=(1, 2, 3), keepdim=True), x)
-
-
-def test_asinh_stretch_is_scale_free_monotonic_and_keeps_colours_ordered():
-    stamps, _ = _galaxies(3, 69, seed=4)
-    x = torch.from_numpy(stamps)
-    frame = DielemanFrame(69, 99, 207 / 424, "asinh")
-    out = frame(x)
-    torch.testing.assert_close(frame(x * 1000.0), out, atol=1e-5, rtol=1e-5)  # flux units do not matter
-    assert float(out.abs().amax()) == pytest.approx(1.0)
-    flat_in, flat_out = x[0, 1].flatten(), out[0, 1].flatten()
-    order = torch.argsort(flat_in)
-    assert (flat_out[order].diff() >= 0).all()  # monotonic per pixel
-    centre = out[:, :, 34, 34]
-    assert (centre[:, 2] > centre[:, 0]).all()  # the red discs stay redder (one sigma for all bands)
-    faint = out[0, 1][out[0, 1] > 0].median() / out[0, 1].max()
-    linear = x[0, 1][x[0, 1] > 0].median() / x[0, 1].max()
-    assert faint > 3 * linear  # faint light is lifted relative to the peak
-
-
 # ---------------------------------------------------------------------------------------- invariances
 @pytest.mark.parametrize("side", [45, 65, 69])
 def test_cyclic_pooling_makes_predictions_invariant_to_90_degree_rotations(side):
@@ -224,36 +122,42 @@ def test_warmup_trains_the_clipped_outputs_without_the_tree():
         assert not torch.allclose(model(x), logits.clamp(0, 1))
 
 
-def test_the_learning_rate_drops_at_the_milestones_of_a_lightning_run(gz_store, tmp_path):
+class _LearningRates(L.Callback):
+    """Records the learning rate of every training step."""
+
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_train_batch_start(self, trainer, *args):
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def _milestone_at_half_run(gz_store, tmp_path, callbacks=(), **limits) -> tuple:
+    """The small model (lr divided by 10 at half of the training), a data module of ``gz_store`` in batches
+    of 8 and a trainer under ``limits``: ``(model, datamodule, trainer, learning rate of each step)``."""
     model = _model(lr_milestones=(0.5,), lr_gamma=0.1)
     dm = StampDataModule(gz_store, MorphologyModel.TARGET, **{**model.data_config(), "batch_size": 8})
-    lrs = []
-
-    class Record(L.Callback):
-        def on_train_batch_start(self, trainer, *args):
-            lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
-
+    record = _LearningRates()
     trainer = L.Trainer(
-        max_steps=6, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[Record()],
-        default_root_dir=tmp_path, limit_val_batches=0, enable_model_summary=False,
+        **limits, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        callbacks=[*callbacks, record], default_root_dir=tmp_path, limit_val_batches=0,
+        enable_model_summary=False,
     )  # fmt: skip
+    return model, dm, trainer, record.lrs
+
+
+def test_the_learning_rate_drops_at_the_milestones_of_a_lightning_run(gz_store, tmp_path):
+    model, dm, trainer, lrs = _milestone_at_half_run(gz_store, tmp_path, max_steps=6)
     trainer.fit(model, datamodule=dm)
     assert lrs == pytest.approx([1e-3] * 3 + [1e-4] * 3)
     assert model.training_progress() == 1.0
 
 
 def test_a_few_optimizer_steps_fit_a_fixed_batch():
-    stamps, labels = _galaxies(8, 69, seed=5)
+    stamps, labels = galaxies(8, 69, seed=5)
     x, y = torch.from_numpy(stamps), torch.from_numpy(labels)
     model = _model(dropout=0.0).train()
-    opt = model.configure_optimizers()["optimizer"]
-    losses = []
-    for _ in range(20):
-        opt.zero_grad()
-        loss = F.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fixed_batch_losses(model, model.configure_optimizers()["optimizer"], F.mse_loss, x, y, 20)
     assert losses[-1] < 0.6 * losses[0], losses
 
 
@@ -303,7 +207,7 @@ def test_training_writes_a_checkpoint_and_model_card_and_is_reproducible(gz_stor
     assert card["output_names"] == list(ANSWER_COLUMNS) and card["epochs"] == 2
     model, loaded_card = load_checkpoint(a.checkpoint)
     assert isinstance(model, MorphologyModel) and loaded_card["metrics"] == a.metrics
-    stamps, _ = _galaxies(4, 69, seed=9)
+    stamps, _ = galaxies(4, 69, seed=9)
     with torch.no_grad():
         pred = model.predict_tensor(torch.from_numpy(stamps))
     assert pred.shape == (4, 37) and not any(tree_violations(pred.double().numpy()))
@@ -351,20 +255,8 @@ def test_step_clock_measures_cpu_and_wall_time_per_step():
 def test_cpu_time_limit_stops_the_fit_and_drives_the_learning_rate_drops(gz_store, tmp_path):
     """A 1.5 CPU-second budget stops a 1000-epoch fit after about that much CPU time, and the learning rate
     is divided at 50 % of the budget (the model's progress follows the CPU clock, not the planned steps)."""
-    model = _model(lr_milestones=(0.5,), lr_gamma=0.1)
-    dm = StampDataModule(gz_store, MorphologyModel.TARGET, **{**model.data_config(), "batch_size": 8})
     limit, clock = CpuTimeLimit(1.5), StepClock()
-    lrs = []
-
-    class Record(L.Callback):
-        def on_train_batch_start(self, trainer, *args):
-            lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
-
-    trainer = L.Trainer(
-        max_epochs=1000, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        callbacks=[limit, clock, Record()], default_root_dir=tmp_path, limit_val_batches=0,
-        enable_model_summary=False,
-    )  # fmt: skip
+    model, dm, trainer, lrs = _milestone_at_half_run(gz_store, tmp_path, [limit, clock], max_epochs=1000)
     cpu0 = time.process_time()
     trainer.fit(model, datamodule=dm)
     used = time.process_time() - cpu0

@@ -1,4 +1,5 @@
-"""Deep-HiTS real-bogus model: architecture, rotation invariance, metrics, calibration, threshold, training.
+"""Deep-HiTS real-bogus model: architecture, rotation invariance, calibration, threshold, training (the metrics
+and temperature scaling: tests/models/test_realbogus_metrics.py).
 
 Training tests run real Lightning fits on a tiny simulated HiTS-like set (:mod:`pipeline.simulate.transients`
 through :func:`pipeline.ingest.labelled_triplets.ingest_labelled_triplets`).
@@ -13,36 +14,22 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 
 from flows.cli import main as cli_main
 from models.checkpoints import load_checkpoint
-from models.datamodule import StampDataModule
-from models.realbogus import (
-    ALERCE_STAMP_CLASSES,
-    RealBogusConfig,
-    RealBogusInput,
-    RealBogusMetrics,
-    RealBogusModel,
-    fit_temperature,
-)
+from models.components import RealBogusInput
+from models.data import StampDataModule
+from models.realbogus import RealBogusModel
+from models.realbogus_config import ALERCE_STAMP_CLASSES, RealBogusConfig
 from models.train import train_model
-from pipeline.evaluation import rates_at
 from pipeline.ingest import ingest_labelled_triplets
 from pipeline.prep import deep_hits_normalize, ztf_normalize
 from pipeline.simulate.transients import simulate_transients
 from pipeline.store import open_store
+from tests.models.helpers import fixed_batch_losses
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 METRICS = ("accuracy", "fpr", "fnr", "auc", "ece", "loss")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on the 2 shared cores, 2 threads waiting for each other ran these tests 2-5x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -152,34 +139,7 @@ def test_more_classes_give_a_real_score_of_one_minus_p_bogus():
     assert model.card_fields()["output_names"] == list(ALERCE_STAMP_CLASSES)
 
 
-# ------------------------------------------------------------------------------------------------ metrics
-def test_metrics_match_sklearn_and_the_definitions_of_fpr_and_fnr():
-    rng = np.random.default_rng(2)
-    y = rng.integers(0, 2, 200)
-    p_real = np.clip(0.3 * y + rng.uniform(0, 0.7, 200), 0, 1)
-    probs = torch.from_numpy(np.stack([1 - p_real, p_real], 1)).float()
-    metrics = RealBogusMetrics(2, bogus_index=0)
-    for sl in (slice(0, 70), slice(70, 200)):  # accumulated over two batches
-        logits = probs[sl].log()
-        metrics.update(probs[sl], torch.from_numpy(y[sl]), F.cross_entropy(logits, torch.from_numpy(y[sl])))
-    values = {k: float(v) for k, v in metrics.compute().items()}
-    called = p_real >= 0.5
-    assert set(values) == set(METRICS)
-    assert values["accuracy"] == pytest.approx(np.mean(called == y))
-    assert values["fpr"] == pytest.approx(np.sum(called & (y == 0)) / np.sum(y == 0))
-    assert values["fnr"] == pytest.approx(np.sum(~called & (y == 1)) / np.sum(y == 1))
-    assert values["auc"] == pytest.approx(roc_auc_score(y, p_real), abs=1e-6)
-    assert rates_at(y, p_real, 0.5) == pytest.approx({"fpr": values["fpr"], "fnr": values["fnr"]})
-
-
-def test_temperature_scaling_recovers_the_temperature_of_overconfident_logits():
-    gen = torch.Generator().manual_seed(3)
-    logits = torch.randn(20000, 2, generator=gen) * 2
-    y = torch.multinomial(torch.softmax(logits, 1), 1, generator=gen)[:, 0]
-    assert fit_temperature(3.0 * logits, y) == pytest.approx(3.0, rel=0.05)
-    assert fit_temperature(logits, y) == pytest.approx(1.0, rel=0.05)
-
-
+# ---------------------------------------------------------------------------------------------- training
 def test_a_few_optimizer_steps_fit_a_fixed_batch(hits_store):
     with open_store(hits_store) as store:
         x, y = (
@@ -187,18 +147,10 @@ def test_a_few_optimizer_steps_fit_a_fixed_batch(hits_store):
             torch.from_numpy(store.labels("real")[:16]).long(),
         )
     model = _model(dropout=0.0).train()
-    opt = model.configure_optimizers()
-    losses = []
-    for _ in range(40):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fixed_batch_losses(model, model.configure_optimizers(), F.cross_entropy, x, y, 40)
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-# ---------------------------------------------------------------------------------------------- training
 def test_data_config_feeds_the_data_module_with_normalised_4x21x21_stamps(hits_store):
     model = _model()
     dm = StampDataModule(hits_store, RealBogusModel.TARGET, fractions=(0.8, 0.1, 0.1), **model.data_config())

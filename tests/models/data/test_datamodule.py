@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.datamodule import BlockBatchSampler, StampDataModule, assign_splits, load_splits
+from models.data import BlockBatchSampler, StampDataModule, assign_splits, load_splits
 from pipeline.store import StampStoreWriter, open_store
 
 RB_CHANNELS = ["template", "science", "difference", "snr"]

@@ -3,7 +3,7 @@
 - :class:`ConvSpec` / :func:`conv_stack`: a stack of ``conv -> bias -> activation [-> max-pool]`` blocks
   described by JSON-able tuples ``(filters, kernel, padding, pool)``, with the output shape known before
   any forward pass (:func:`conv_output_shape`). Used by the Dieleman morphology model (valid convolutions,
-  untied biases) and usable by the Deep-HiTS real-bogus model (padded convolutions, leaky ReLU).
+  untied biases) and the Deep-HiTS real-bogus model (padded convolutions, leaky ReLU).
 - :class:`UntiedBias2d`: one bias per channel *and* output pixel (cuda-convnet ``untie_biases=True``, as in
   Dieleman's Kaggle code).
 - :class:`Maxout`: a dense layer of ``units * pieces`` linear units followed by the max over consecutive
@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 import torch
@@ -52,6 +52,11 @@ class ConvSpec:
         """Output side of this block for an input side ``size`` (pixels)."""
         conv = size + 2 * self.padding - self.kernel + 1
         return conv // self.pool
+
+
+def conv_spec_tuples(specs: Sequence[ConvSpec | Sequence[int]]) -> tuple[tuple[int, int, int, int], ...]:
+    """Conv blocks in their JSON-able form ``((filters, kernel, padding, pool), ...)``."""
+    return tuple(astuple(ConvSpec.from_any(spec)) for spec in specs)
 
 
 def conv_output_shape(specs: Sequence[ConvSpec | Sequence[int]], in_channels: int, size: int) -> tuple:

@@ -14,18 +14,7 @@ from data_catalogs.galaxy_zoo import (
     question_sums,
     tree_violations,
 )
-from models.layers import (
-    ConvSpec,
-    CyclicPool,
-    GalaxyZooTree,
-    Maxout,
-    UntiedBias2d,
-    conv_output_shape,
-    conv_stack,
-    count_parameters,
-    cyclic_slice,
-    make_activation,
-)
+from models.components import layers
 
 DIELEMAN_CONV = [(32, 6, 0, 2), (64, 5, 0, 2), (128, 3, 0, 1), (128, 3, 0, 2)]
 DEEP_HITS_CONV = [(32, 4, 3, 1), (32, 3, 1, 2), (64, 3, 1, 1), (64, 3, 1, 1), (64, 3, 1, 2)]
@@ -42,7 +31,7 @@ def _logits(n: int, seed: int) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------------ tree
 def test_tree_outputs_satisfy_every_constraint_of_the_tree_for_random_inputs():
-    out = GalaxyZooTree()(_logits(4000, seed=0))
+    out = layers.GalaxyZooTree()(_logits(4000, seed=0))
     assert out.shape == (4000, 37) and out.dtype == torch.float32
     problems = tree_violations(out.double().numpy(), tol=1e-6)
     bad = [(i, p) for i, p in enumerate(problems) if p]
@@ -58,13 +47,13 @@ def test_tree_is_dieleman_relu_divide_then_multiply_by_the_parent():
     assert len(x) > 200
     sums = np.repeat(question_sums(relu), [len(q.answers) for q in QUESTIONS], axis=1)
     expected = cumulative_from_conditional(relu / (sums + 1e-12))
-    np.testing.assert_allclose(GalaxyZooTree()(x).double().numpy(), expected, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(layers.GalaxyZooTree()(x).double().numpy(), expected, atol=1e-6, rtol=0)
 
 
 def test_tree_gives_a_dead_question_equal_answers_and_scales_its_children():
     x = torch.full((1, 37), 0.5)
     x[0, QUESTION_SLICES["Q1"]] = torch.tensor([-1.0, -2.0, 0.0])
-    out = GalaxyZooTree()(x)[0]
+    out = layers.GalaxyZooTree()(x)[0]
     np.testing.assert_allclose(out[QUESTION_SLICES["Q1"]].numpy(), [1 / 3] * 3, atol=1e-7)
     np.testing.assert_allclose(out[QUESTION_SLICES["Q2"]].numpy(), [1 / 6, 1 / 6], atol=1e-7)
     np.testing.assert_allclose(out[QUESTION_SLICES["Q7"]].numpy(), [1 / 9] * 3, atol=1e-7)
@@ -73,20 +62,20 @@ def test_tree_gives_a_dead_question_equal_answers_and_scales_its_children():
 @pytest.mark.parametrize("fill", [0.0, 1e-30, -1.0])
 def test_tree_gradients_are_finite_for_zero_tiny_and_negative_logits(fill):
     x = torch.full((4, 37), fill, requires_grad=True)
-    out = GalaxyZooTree()(x)
+    out = layers.GalaxyZooTree()(x)
     (out * torch.arange(37.0)).sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
 
 
 def test_tree_gradients_are_finite_and_nonzero_for_random_logits():
     x = _logits(200, seed=2).requires_grad_(True)
-    GalaxyZooTree()(x).square().sum().backward()
+    layers.GalaxyZooTree()(x).square().sum().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
 def test_warmup_output_is_the_clipped_logits_without_the_tree():
     x = torch.tensor([[-0.5, 0.25, 2.0] + [0.3] * 34])
-    out = GalaxyZooTree()(x, normalised=False)
+    out = layers.GalaxyZooTree()(x, normalised=False)
     assert torch.equal(out, x.clamp(0, 1))
     assert tree_violations(out.double().numpy())[0]  # not a tree output
 
@@ -94,11 +83,11 @@ def test_warmup_output_is_the_clipped_logits_without_the_tree():
 # ---------------------------------------------------------------------------------------------- dense
 def test_maxout_takes_the_max_of_consecutive_linear_units():
     torch.manual_seed(0)
-    layer = Maxout(10, units=4, pieces=3)
+    layer = layers.Maxout(10, units=4, pieces=3)
     x = torch.randn(5, 10)
     linear = layer.linear(x).detach().numpy().reshape(5, 4, 3)
     np.testing.assert_allclose(layer(x).detach().numpy(), linear.max(axis=2), rtol=1e-6)
-    assert count_parameters(layer) == 10 * 12 + 12
+    assert layers.count_parameters(layer) == 10 * 12 + 12
 
 
 # ------------------------------------------------------------------------------------------ conv stacks
@@ -111,34 +100,36 @@ def test_maxout_takes_the_max_of_consecutive_linear_units():
     ],
 )
 def test_conv_output_shape_is_what_the_stack_produces(specs, channels, size, expected):
-    assert conv_output_shape(specs, channels, size) == expected
-    stack = conv_stack(channels, specs, in_size=size)
+    assert layers.conv_output_shape(specs, channels, size) == expected
+    stack = layers.conv_stack(channels, specs, in_size=size)
     assert tuple(stack(torch.zeros(2, channels, size, size)).shape[1:]) == expected
 
 
 def test_untied_biases_have_one_value_per_channel_and_pixel():
-    stack = conv_stack(3, DIELEMAN_CONV, in_size=45, untied_biases=True)
+    stack = layers.conv_stack(3, DIELEMAN_CONV, in_size=45, untied_biases=True)
     convs = [m for m in stack if isinstance(m, nn.Conv2d)]
-    biases = [tuple(m.bias.shape) for m in stack if isinstance(m, UntiedBias2d)]
+    biases = [tuple(m.bias.shape) for m in stack if isinstance(m, layers.UntiedBias2d)]
     assert all(c.bias is None for c in convs)
     assert biases == [(32, 40, 40), (64, 16, 16), (128, 6, 6), (128, 4, 4)]
-    tied = count_parameters(conv_stack(3, DIELEMAN_CONV))
-    assert count_parameters(stack) == tied - (32 + 64 + 128 + 128) + sum(int(np.prod(b)) for b in biases)
+    tied = layers.count_parameters(layers.conv_stack(3, DIELEMAN_CONV))
+    assert layers.count_parameters(stack) == tied - (32 + 64 + 128 + 128) + sum(
+        int(np.prod(b)) for b in biases
+    )
 
 
 def test_conv_stack_refuses_inputs_too_small_for_it():
     with pytest.raises(ValueError, match="leaves nothing"):
-        conv_output_shape(DIELEMAN_CONV, 3, 30)
+        layers.conv_output_shape(DIELEMAN_CONV, 3, 30)
     with pytest.raises(ValueError, match="in_size"):
-        conv_stack(3, DIELEMAN_CONV, untied_biases=True)
-    assert ConvSpec.from_any([8, 3]) == ConvSpec(8, 3, 0, 1)
+        layers.conv_stack(3, DIELEMAN_CONV, untied_biases=True)
+    assert layers.ConvSpec.from_any([8, 3]) == layers.ConvSpec(8, 3, 0, 1)
 
 
 def test_leaky_relu_activation_has_the_given_slope():
-    act = make_activation("leaky_relu", 0.01)
+    act = layers.make_activation("leaky_relu", 0.01)
     assert torch.allclose(act(torch.tensor([-2.0, 3.0])), torch.tensor([-0.02, 3.0]))
     with pytest.raises(ValueError):
-        make_activation("tanh")
+        layers.make_activation("tanh")
 
 
 # ------------------------------------------------------------------------------------------------ cyclic
@@ -147,7 +138,7 @@ def test_cyclic_pool_is_invariant_to_permutations_within_each_group(pool):
     torch.manual_seed(3)
     x = torch.randn(2, 16, 5)
     perm = torch.tensor([1, 2, 3, 0, 4, 5, 6, 7, 11, 8, 9, 10, 14, 15, 12, 13])  # cycles within groups of 4
-    layer = CyclicPool(4, pool)
+    layer = layers.CyclicPool(4, pool)
     out = layer(x)
     assert out.shape == (2, 4, 5)
     assert torch.allclose(out, layer(x[:, perm]), atol=1e-6)
@@ -159,6 +150,6 @@ def test_cyclic_pool_is_invariant_to_permutations_within_each_group(pool):
 
 def test_cyclic_slice_stacks_the_four_rotations_along_the_batch():
     x = torch.arange(2 * 1 * 3 * 3, dtype=torch.float32).reshape(2, 1, 3, 3)
-    out = cyclic_slice(x).unflatten(0, (4, 2))
+    out = layers.cyclic_slice(x).unflatten(0, (4, 2))
     for r in range(4):
         assert torch.equal(out[r], torch.rot90(x, r, dims=(-2, -1)))

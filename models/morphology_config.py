@@ -1,0 +1,155 @@
+"""Every setting of the Dieleman morphology model (network and training) and its presets.
+
+:class:`MorphologyConfig` is what :class:`models.components.dieleman.DielemanNet` is built from and what
+:class:`models.morphology.MorphologyModel` trains with; its :meth:`~MorphologyConfig.to_dict` (with the
+preset name) is the hyper-parameters a checkpoint saves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from models.components import CYCLIC_POOLS, conv_spec_tuples
+from models.presets import PresetConfig, float_tuple, int_tuple
+
+#: Dieleman's Kaggle crop: the centre 207 px of the 424 px images.
+KAGGLE_CROP_FRACTION = 207 / 424
+NORMALISATIONS = ("none", "max", "asinh")
+OPTIMIZERS = ("sgd", "adam")
+INITS = ("dieleman", "torch")
+
+#: ``dieleman2015``: the paper's network (about 42 million parameters) and training; stamps max-normalised
+#: (for Kaggle JPEGs, already in [0, 1] with a bright core, this is close to the paper's raw values; pass
+#: ``normalise="none"`` for exactly those). ``small``: the same structure for CPU runs of minutes, chosen on
+#: the simulator's default set (2,000 galaxies, 69 px at 0.396"/px) with a CPU-time budget
+#: (benchmarks/morphology_quality.py): a 45 px view at the stamps' own pixel scale (``native_scale``: the
+#: central 65 px frame of a 69 px stamp; area-averaging the whole stamp to 45 px lost detail, +3 % RMSE) cut
+#: into 16 parts of 29 px, 8/16/32/32 filters with the two 3x3 convolutions padded (so 29 px parts still end
+#: at 2x2), tied biases, two maxout layers of 128, dropout 0.25, PyTorch's initialisation, Adam lr 1e-3 in
+#: batches of 32, an asinh stretch of the raw fluxes, and exact augmentations only: a dihedral transform,
+#: a whole-pixel shift of up to 2 px and Gaussian noise of half each stamp's own noise (without the shifts
+#: and noise the viewpoint net overfits the 1,600 training galaxies after about half of a 600 CPU-s budget;
+#: the interpolating ``morphology`` augmentation smooths the noise and learned much more slowly). Measured
+#: and not kept: cyclic pooling (worse), dropout 0.5, 16/32/64/64 filters, smaller dense layers (no better
+#: at equal CPU time), Adam weight decay 5e-4 (stops learning).
+PRESETS: dict[str, dict[str, Any]] = {
+    "dieleman2015": {"normalise": "max"},
+    "small": {
+        "input_size": 45,
+        "part_size": 29,
+        "native_scale": True,
+        "normalise": "asinh",
+        "conv": ((8, 6, 0, 2), (16, 5, 0, 2), (32, 3, 1, 1), (32, 3, 1, 2)),
+        "untied_biases": False,
+        "dense_units": (128, 128),
+        "dropout": 0.25,
+        "init": "torch",
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "unnormalised_warmup_steps": 0,
+        "batch_size": 32,
+        "augment": {"dihedral": True, "shift_px": 2.0, "integer_shift": True, "noise_level": 0.5},
+    },
+}
+
+
+@dataclass(frozen=True)
+class MorphologyConfig(PresetConfig):
+    """Every setting of the morphology model (a preset plus overrides); JSON-able via :meth:`to_dict`.
+
+    Attributes:
+        input_channels: channels of the stamps (3 for Kaggle RGB and g, r, i).
+        input_size: side ``V`` of the view the parts are cut from, in frame pixels (69).
+        part_size: side of each of the 16 parts (45).
+        context: give the frame a margin (``F ~ V * sqrt(2)``, even margin) so the 45-degree views are
+            filled with pixels instead of zeros.
+        crop_fraction: fraction of a raw image's side (``S > 2 F``) that the view covers (207/424).
+        native_scale: stamps of at most ``2 F`` px are at the model's pixel scale (``False``: they show
+            the view's field): centre-cropped to the frame, never resampled (see
+            :class:`models.components.dieleman.DielemanFrame`).
+        normalise: ``none`` (values as stored: Kaggle JPEGs are in [0, 1]), ``max`` (each stamp divided
+            by its largest absolute value over channels and pixels, for fluxes of any scale) or ``asinh``
+            (``asinh(x / noise)`` then ``max``: a luptitude-like stretch of raw fluxes, see
+            :class:`models.components.dieleman.DielemanFrame`).
+        viewpoints: cut the 16 viewpoints (False: one conv stack on the whole view, the plain-CNN baseline).
+        conv: conv blocks ``[filters, kernel, padding, pool]`` (:class:`models.components.layers.ConvSpec`).
+        untied_biases: one conv bias per channel and pixel (Dieleman's cuda-convnet layers).
+        cyclic_pool: None (concatenate the 16 part features) or ``mean``/``max``/``rms`` pooling over the
+            4 rotated parts of each view.
+        dense_units: maxout units per dense layer (2048, 2048).
+        maxout_pieces: linear units per maxout unit (2).
+        dropout: dropout probability before each dense layer (0.5).
+        init: ``dieleman`` (:data:`models.components.dieleman.DIELEMAN_INIT`) or ``torch`` (PyTorch's
+            default initialisation).
+        tree_eps: epsilon of the question normalisation (1e-12).
+        optimizer: ``sgd`` (with ``momentum``, ``nesterov``) or ``adam``.
+        lr: learning rate; lr_milestones: fractions of the training (steps, or wall time under ``max_time``:
+            :meth:`models.morphology.MorphologyModel.training_progress`) after which it is multiplied by
+            ``lr_gamma``; weight_decay: L2 on weights only (never on biases).
+        unnormalised_warmup_steps: first training steps on ``clip(logits, 0, 1)`` without the tree.
+        batch_size: stamps per batch.
+        augment: augmentation for training (``pipeline.prep.augment`` preset name, a dict, or None). The
+            ``morphology`` preset's shifts are rescaled from the 69 px view to ``input_size``.
+        tta: average test and predict outputs over the 8 dihedral transforms of the frame.
+    """
+
+    KIND = "morphology"
+    PRESETS = PRESETS
+
+    input_channels: int = 3
+    input_size: int = 69
+    part_size: int = 45
+    context: bool = True
+    crop_fraction: float = KAGGLE_CROP_FRACTION
+    native_scale: bool = False
+    normalise: str = "none"
+    viewpoints: bool = True
+    conv: tuple[tuple[int, int, int, int], ...] = (
+        (32, 6, 0, 2),
+        (64, 5, 0, 2),
+        (128, 3, 0, 1),
+        (128, 3, 0, 2),
+    )
+    untied_biases: bool = True
+    cyclic_pool: str | None = None
+    dense_units: tuple[int, ...] = (2048, 2048)
+    maxout_pieces: int = 2
+    dropout: float = 0.5
+    init: str = "dieleman"
+    tree_eps: float = 1e-12
+    optimizer: str = "sgd"
+    lr: float = 0.04
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 0.0
+    lr_milestones: tuple[float, ...] = (0.72, 0.92)
+    lr_gamma: float = 0.1
+    unnormalised_warmup_steps: int = 625
+    batch_size: int = 16
+    augment: str | dict | None = "morphology"
+    tta: bool = False
+
+    def __post_init__(self) -> None:
+        self._normalise_fields(conv=conv_spec_tuples, dense_units=int_tuple, lr_milestones=float_tuple)
+        self._check_choices(
+            {
+                "normalise": (self.normalise, NORMALISATIONS),
+                "optimizer": (self.optimizer, OPTIMIZERS),
+                "init": (self.init, INITS),
+            }
+        )
+        if self.part_size > self.input_size:
+            raise ValueError(f"part_size {self.part_size} is larger than input_size {self.input_size}")
+        if not 0 < self.crop_fraction <= 1:
+            raise ValueError(f"crop_fraction must be in (0, 1], got {self.crop_fraction}")
+        if self.cyclic_pool is not None and self.cyclic_pool not in CYCLIC_POOLS:
+            raise ValueError(f"cyclic_pool must be None or one of {CYCLIC_POOLS}, got {self.cyclic_pool!r}")
+
+    @property
+    def frame_size(self) -> int:
+        """Side ``F`` of the model frame: ``V`` or ``V + 2 * ceil(V * (sqrt(2) - 1) / 2)`` with context."""
+        if not self.context:
+            return self.input_size
+        return self.input_size + 2 * math.ceil(self.input_size * (math.sqrt(2.0) - 1.0) / 2.0)
