@@ -46,7 +46,7 @@ import torch
 from astropy.io import fits
 
 from data_catalogs.alert_schemas import CHANNELS, CUTOUT_FIELDS
-from pipeline.alerts import AlertDecoder, AlertScorer, utc_now
+from pipeline.alerts import AlertDecoder, AlertScorer, utc_datetime
 from pipeline.alerts import cutouts as alert_cutouts
 from pipeline.cpus import usable_cpus
 from pipeline.scoring import Scorer
@@ -172,13 +172,13 @@ def latency_benchmark(
     latencies, decode_s, score_s = [], [], []
     with AlertDecoder(workers).start() as decoder:
         warm = [a for d in decoder.decode(files[:64]) for a in d.alerts]
-        alert_scorer.columns(warm, utc_now())
+        alert_scorer.columns(warm, utc_datetime())
         for k in range(batches):
             chunk = [files[(k * batch + i) % len(files)] for i in range(batch)]
             t0 = time.perf_counter()
             alerts = [a for d in decoder.decode(chunk) for a in d.alerts]
             t1 = time.perf_counter()
-            cols, rejects = alert_scorer.columns(alerts, utc_now())
+            cols, rejects = alert_scorer.columns(alerts, utc_datetime())
             t2 = time.perf_counter()
             assert len(cols["rb"]) == batch and not rejects
             latencies.append(t2 - t0)

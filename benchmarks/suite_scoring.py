@@ -257,7 +257,7 @@ def label_flips(
             predict(stamps[i : i + batch_size], None if mask is None else mask[i : i + batch_size])
             for i in range(0, len(stamps), batch_size)
         ]
-        scores[path] = scorer.real_bogus_score(np.concatenate(out))
+        scores[path] = scorer.head.rb_score(np.concatenate(out))
     threshold = float(card.get("threshold", 0.5))
     ref = scores["pytorch_fp32"] >= threshold
     result: dict[str, Any] = {

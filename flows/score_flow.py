@@ -53,37 +53,23 @@ def score_rows_task(
     out: Path,
     start: int,
     stop: int,
-    fmt: str | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    columns: list[str] | None = None,
-    device: str = "cpu",
-    threads: int | None = None,
-    backend: str = "auto",
+    options: dict[str, Any],
 ) -> dict[str, Any]:
     """Score rows ``[start, stop)`` of ``store`` into ``out`` (the sha256 arguments are the cache key's
-    content part). ``threads`` sets torch's CPU threads of this process when given; ``backend`` chooses
-    how the model runs (:class:`pipeline.scoring.scorer.Scorer`)."""
+    content part). ``options``: ``device`` and ``threads`` (torch's CPU threads of this process, when
+    given), and what else :func:`pipeline.scoring.scorer.score_store` takes (``fmt``, ``batch_size``,
+    ``columns``, ``backend``: how the model runs)."""
     import torch
 
     from models.checkpoints import load_checkpoint
-    from pipeline.scoring import score_rows
+    from pipeline.scoring import score_store
 
+    options = dict(options)
+    threads = options.pop("threads", None)
     if threads:
         torch.set_num_threads(threads)
-    module, card = load_checkpoint(model, map_location=device)
-    result = score_rows(
-        module,
-        card,
-        store,
-        out,
-        start=start,
-        stop=stop,
-        fmt=fmt,
-        batch_size=batch_size,
-        columns=columns,
-        device=device,
-        backend=backend,
-    )
+    module, card = load_checkpoint(model, map_location=options.get("device", "cpu"))
+    result = score_store(module, card, store, out, start=start, stop=stop, **options)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     return {"result": result.to_dict(), "outputs": fingerprints([out]), "worker": worker}
 
@@ -97,6 +83,28 @@ def join_scored_task(
 
     joined = join_parts(parts, out, fmt=fmt)
     return {"result": joined, "outputs": fingerprints([out])}
+
+
+def _join_ranges(
+    runner: TaskRunner, score: Any, calls: list[dict[str, Any]], out: Path, fmt: str | None, progress: bool
+) -> tuple[dict[str, Any], list[Any]]:
+    """Score each row range into a Parquet part, join the parts into ``out``; (result, outcomes)."""
+    desc = f"score ({calls[-1]['stop']} stamps)"
+    outcomes = run_tasks(runner, score, calls, desc=desc, progress=progress)
+    join = {
+        "parts": [c["out"] for c in calls],
+        "part_fingerprints": {k: v for o in outcomes for k, v in o.result["outputs"].items()},
+        "out": out,
+        "fmt": fmt,
+    }
+    joined = run_tasks(runner, cached(join_scored_task, out.parent), [join])[0]
+    result = {
+        **outcomes[0].result["result"],
+        "catalog": joined.result["result"]["catalog"],
+        "n_scored": joined.result["result"]["n_rows"],
+        "n_flagged_masked": joined.result["result"]["n_flagged_masked"],
+    }
+    return result, [*outcomes, joined]
 
 
 def score_stage(
@@ -137,45 +145,33 @@ def score_stage(
     ranges = row_ranges(n, math.ceil(n / max(1, math.ceil(n / chunk_rows))) if n else chunk_rows)
     if threads is None and len(ranges) > 1:
         threads = 1  # chunks run side by side (a thread or a Dask worker per core): one torch thread each
+    options = {"batch_size": batch_size, "columns": columns, "device": device, "threads": threads}
+    options["backend"] = backend
     common = {
         "model": model,
         "model_sha256": {str(p): digests[str(p)] for p in model_files(model)},
         "store": store,
         "store_sha256": digests[str(store)],
-        "batch_size": batch_size,
-        "columns": columns,
-        "device": device,
-        "threads": threads,
-        "backend": backend,
     }
     score = cached(score_rows_task, out.parent)
     if len(ranges) == 1:
-        calls = [{**common, "out": out, "start": ranges[0][0], "stop": ranges[0][1], "fmt": fmt}]
-        outcomes = run_tasks(runner, score, calls, desc="score", progress=progress)
+        (a, b), whole = ranges[0], {**options, "fmt": fmt}
+        call = {**common, "out": out, "start": a, "stop": b, "options": whole}
+        outcomes = run_tasks(runner, score, [call], desc="score", progress=progress)
         result = dict(outcomes[0].result["result"])
     else:
-        parts_dir = state_dir(out.parent) / "chunks"
+        parts = state_dir(out.parent) / "chunks"
         calls = [
-            {**common, "out": parts_dir / f"{out.stem}-{a:09d}-{b:09d}.parquet", "start": a, "stop": b}
+            {
+                **common,
+                "out": parts / f"{out.stem}-{a:09d}-{b:09d}.parquet",
+                "start": a,
+                "stop": b,
+                "options": options,
+            }
             for a, b in ranges
         ]
-        desc = f"score ({ranges[-1][1]} stamps)"
-        outcomes = run_tasks(runner, score, calls, desc=desc, progress=progress)
-        join = {
-            "parts": [c["out"] for c in calls],
-            "part_fingerprints": {k: v for o in outcomes for k, v in o.result["outputs"].items()},
-            "out": out,
-            "fmt": fmt,
-        }
-        joined = run_tasks(runner, cached(join_scored_task, out.parent), [join])
-        outcomes += joined
-        parts = [o.result["result"] for o in outcomes[:-1]]
-        result = {
-            **parts[0],
-            "catalog": joined[0].result["result"]["catalog"],
-            "n_scored": joined[0].result["result"]["n_rows"],
-            "n_flagged_masked": joined[0].result["result"]["n_flagged_masked"],
-        }
+        result, outcomes = _join_ranges(runner, score, calls, out, fmt, progress)
     seconds = time.perf_counter() - t0
     result["workers"] = sorted({o.result["worker"] for o in outcomes if "worker" in o.result})
     result["seconds"] = round(seconds, 3)
@@ -199,13 +195,13 @@ def report_task(
     Returns the report summary (without the full metrics), its markdown, the headline rows and the
     fingerprints of ``index.html`` and ``metrics.json``.
     """
-    from pipeline.evaluation import report_from_files, summary_markdown
+    from pipeline.evaluation import report_from_files, report_markdown
 
     result = report_from_files(scored, labels, out, store=store, on=on, n_gallery=n_gallery)
     summary = {k: v for k, v in result.to_dict().items() if k != "metrics"}
     return {
         "result": summary,
-        "markdown": summary_markdown(result),
+        "markdown": report_markdown(result),
         "headline": headline_metrics(result.task, result.metrics),
         "outputs": fingerprints([result.index_html, result.metrics_json]),
     }

@@ -2,7 +2,8 @@
 packets (what a Spark pandas UDF gets, as Fink runs its science modules) with a checkpoint named by the
 ``model=`` argument or the environment variable ``STAMPFLOW_ALERT_MODEL``; the checkpoint is loaded once per
 process (per path, file modification time and device) and reused by every later call, as a Spark
-executor's Python worker needs."""
+executor's Python worker needs. The scoring itself is :mod:`pipeline.alerts` (files, frames, followed
+folders); this module only loads checkpoints into a :class:`pipeline.scoring.scorer.Scorer`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.checkpoints import load_checkpoint
-from pipeline.alerts import score_alert_frame
+from pipeline.alerts import require_real_bogus, score_alert_frame
 from pipeline.scoring import Scorer
 
 MODEL_ENV = "STAMPFLOW_ALERT_MODEL"
@@ -22,18 +23,20 @@ MODEL_ENV = "STAMPFLOW_ALERT_MODEL"
 @functools.lru_cache(maxsize=4)
 def _cached_scorer(path: str, mtime_ns: int, device: str) -> Scorer:
     module, card = load_checkpoint(path, map_location=device)
-    return Scorer(module, card, device)
+    return require_real_bogus(Scorer(module, card, device))
 
 
 def load_alert_scorer(model: str | os.PathLike | None = None, device: str = "cpu") -> Scorer:
-    """The :class:`pipeline.scoring.scorer.Scorer` of a checkpoint, loaded once per process and cached.
+    """The :class:`pipeline.scoring.scorer.Scorer` of a real-bogus checkpoint, loaded once per process and
+    cached.
 
     Args:
         model: checkpoint path; None: the environment variable ``STAMPFLOW_ALERT_MODEL``.
         device: torch device.
 
     Raises:
-        ValueError: no model named; models.checkpoints.CheckpointError: the checkpoint cannot be used.
+        ValueError: no model named, or not a real-bogus model; models.checkpoints.CheckpointError: the
+            checkpoint cannot be used.
     """
     name = model if model is not None else os.environ.get(MODEL_ENV)
     if not name:
@@ -48,7 +51,7 @@ def score_alerts(
 ) -> pd.DataFrame:
     """Score a pandas DataFrame of alert packets (Fink's columns) with a real-bogus model.
 
-    Input and output are those of :func:`pipeline.alerts.scoring.score_alert_frame`: cutout columns
+    Input and output are those of :func:`pipeline.alerts.frames.score_alert_frame`: cutout columns
     ``cutoutScience``/``cutoutTemplate``/``cutoutDifference`` (bytes or ``{stampData}`` structs), optional
     ``objectId``, ``candid``, ``candidate``; out one row per input row (same index) with ``rb``,
     ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version`` and ``reason``/``error`` for rows

@@ -94,10 +94,7 @@ def _score(args: argparse.Namespace) -> int:
     from models.checkpoints import CheckpointError
 
     try:
-        scorer = load_alert_scorer(args.model, args.device)
-        from pipeline.alerts import AlertScorer
-
-        AlertScorer(scorer)  # refuses a model that is not real-bogus
+        scorer = load_alert_scorer(args.model, args.device)  # refuses a model that is not real-bogus
     except (CheckpointError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_MODEL
@@ -133,21 +130,7 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``alerts`` with the ``score`` and ``ingest`` subcommands."""
-    alerts = subparsers.add_parser(
-        "alerts",
-        help="alert packets (ZTF, Rubin): score them for brokers, or ingest them into a stamp store",
-        description=(
-            "Read Avro alert packets (ZTF every schema version, Rubin lsst.v9_0; one or many per file; files "
-            "or folders) and either score them with a real-bogus checkpoint into broker output, or ingest "
-            "them into a stamp store."
-        ),
-    )
-    sub = alerts.add_subparsers(
-        title="subcommands", dest="alerts_command", metavar="SUBCOMMAND", required=True
-    )
-
+def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     score = sub.add_parser(
         "score",
         help="score alert packets with a real-bogus model: Parquet catalog + Avro broker records",
@@ -171,6 +154,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--device", default="cpu", help="torch device (default cpu)")
     _add_workers(score)
     score.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_follow_arguments(score)
+    score.set_defaults(func=_score)
+
+
+def _add_follow_arguments(score: argparse.ArgumentParser) -> None:
     score.add_argument("--follow", action="store_true", help="watch the INPUT folders and score new files")
     score.add_argument("--poll", type=float, default=1.0, help="--follow: seconds between scans (default 1)")
     score.add_argument(
@@ -190,8 +178,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     score.add_argument("--idle-exit", type=float, help="--follow: stop after this many idle seconds")
     score.add_argument("--max-batches", type=int, help="--follow: stop after this many batches")
-    score.set_defaults(func=_score)
 
+
+def _add_ingest_parser(sub: argparse._SubParsersAction) -> None:
     ingest = sub.add_parser(
         "ingest",
         help="ingest alert packets into a stamp store (SCIENCE, TEMPLATE, DIFFERENCE; alert fields as catalog)",
@@ -220,3 +209,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_runner_arguments(ingest, chunk=("--chunk-files", 1000, "files"))
     ingest.set_defaults(func=_ingest)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``alerts`` with the ``score`` and ``ingest`` subcommands."""
+    alerts = subparsers.add_parser(
+        "alerts",
+        help="alert packets (ZTF, Rubin): score them for brokers, or ingest them into a stamp store",
+        description=(
+            "Read Avro alert packets (ZTF every schema version, Rubin lsst.v9_0; one or many per file; files "
+            "or folders) and either score them with a real-bogus checkpoint into broker output, or ingest "
+            "them into a stamp store."
+        ),
+    )
+    sub = alerts.add_subparsers(
+        title="subcommands", dest="alerts_command", metavar="SUBCOMMAND", required=True
+    )
+    _add_score_parser(sub)
+    _add_ingest_parser(sub)

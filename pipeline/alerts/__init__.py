@@ -5,8 +5,10 @@ broker output.
 - :mod:`pipeline.alerts.decode`: packets to :class:`Alert` records and cutout triplets, in parallel.
 - :mod:`pipeline.alerts.cutouts`: the gzipped FITS cutouts of a packet to pixels and masks.
 - :mod:`pipeline.alerts.stamps`: a triplet brought to the model's stamp size.
-- :mod:`pipeline.alerts.scoring`: alert files or a DataFrame of packets scored straight to a catalog.
-- :mod:`pipeline.alerts.follow`: a folder followed as files land, each alert scored exactly once.
+- :mod:`pipeline.alerts.scoring`: alert files, or the new files of followed folders, scored straight to a
+  catalog and broker records.
+- :mod:`pipeline.alerts.frames`: a pandas DataFrame of packets scored row by row (Spark pandas UDFs).
+- :mod:`pipeline.alerts.follow`: a folder followed as files land, each file processed exactly once.
 - :mod:`pipeline.alerts.broker`: one classification record per alert (Avro with the published schema, JSON).
 """
 
@@ -16,7 +18,7 @@ from pipeline._lazy import lazy_exports
 _EXPORTS = {
     "read_header": "avro",
     "read_classifications": "broker",
-    "utc_now": "broker",
+    "utc_datetime": "broker",
     "decode_cutout": "cutouts",
     "fits_bytes": "cutouts",
     "simple_primary_layout": "cutouts",
@@ -27,15 +29,17 @@ _EXPORTS = {
     "expand_alert_inputs": "decode",
     "is_alert_name": "decode",
     "read_alerts": "decode",
+    "score_alert_frame": "frames",
     "FollowSettings": "follow",
     "FollowState": "follow",
     "STATE_NAME": "follow",
     "StabilityWatcher": "follow",
-    "alert_batch_writer": "follow",
-    "follow_alerts": "follow",
     "AlertScorer": "scoring",
+    "alert_batch_writer": "scoring",
+    "follow_alerts": "scoring",
+    "require_real_bogus": "scoring",
     "score_alert_files": "scoring",
-    "score_alert_frame": "scoring",
+    "write_alert_outputs": "scoring",
     "conform": "stamps",
 }
 __all__ = sorted(_EXPORTS)

@@ -47,8 +47,9 @@ def parsed_classification_schema() -> Any:
     return _PARSED_SCHEMA
 
 
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC, at microsecond resolution."""
+def utc_datetime() -> datetime:
+    """The current time as a timezone-aware UTC ``datetime``, at microsecond resolution (a record's
+    ``scored_at``)."""
     return datetime.now(timezone.utc)
 
 

@@ -247,6 +247,53 @@ def _young_truncated(decoded: DecodedLike, mtime_ns: int, grace_s: float) -> boo
     return any(r.reason == TRUNCATED for r in decoded.rejects) and time.time() - mtime_ns / 1e9 < grace_s
 
 
+def _publish_batch(
+    seq: int,
+    decoded: list[DecodedLike],
+    out: Path,
+    write_batch: Callable[[list[DecodedLike], Path], dict[str, Any]],
+    state: FollowState,
+    report: FollowReport,
+) -> None:
+    """Steps 3 and 4 of a batch (module docstring): write into the hidden folder, fsync, rename it to
+    ``batches/NNNNNN``, mark the batch done."""
+    tmp = out / f".batch-{seq:06d}.partial"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    summary = write_batch(decoded, tmp)
+    _fsync_tree(tmp)
+    final = out / BATCHES_DIR / f"{seq:06d}"
+    os.rename(tmp, final)
+    _fsync_dir(final.parent)
+    state.complete(seq, json.dumps(summary))
+    report.batches += 1
+    report.files += len(decoded)
+    report.batch_summaries.append({"batch": seq, **summary})
+    log.info("batch %06d: %d files -> %s", seq, len(decoded), final)
+
+
+def _settled(
+    listing: dict[str, tuple[int, int]],
+    ready: list[str],
+    decode: Callable[[list[str]], list[DecodedLike]],
+    watcher: StabilityWatcher,
+    settings: FollowSettings,
+    report: FollowReport,
+) -> list[DecodedLike]:
+    """The ready files decoded, less those that decode as truncated and changed recently (deferred)."""
+    take: list[DecodedLike] = []
+    for path, decoded in zip(ready, decode(ready) if ready else [], strict=True):
+        size, mtime = listing[path]
+        if _young_truncated(decoded, mtime, settings.truncated_grace_s):
+            watcher.defer(path, size, mtime)
+            report.deferred += 1
+            log.info("%s decodes as truncated and changed recently: retried later", path)
+            continue
+        take.append(decoded)
+    return take
+
+
 def follow(
     folders: Sequence[str | os.PathLike],
     out: str | os.PathLike,
@@ -274,34 +321,16 @@ def follow(
     settings = settings or FollowSettings()
     stop = stop or threading.Event()
     out = Path(out)
-    batches_dir = out / BATCHES_DIR
-    batches_dir.mkdir(parents=True, exist_ok=True)
+    (out / BATCHES_DIR).mkdir(parents=True, exist_ok=True)
     state = FollowState(out / STATE_NAME)
     report = FollowReport()
     t0 = clock()
-
-    def run_batch(seq: int, decoded: list[DecodedLike]) -> None:
-        tmp = out / f".batch-{seq:06d}.partial"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        summary = write_batch(decoded, tmp)
-        _fsync_tree(tmp)
-        final = batches_dir / f"{seq:06d}"
-        os.rename(tmp, final)
-        _fsync_dir(batches_dir)
-        state.complete(seq, json.dumps(summary))
-        report.batches += 1
-        report.files += len(decoded)
-        report.batch_summaries.append({"batch": seq, **summary})
-        log.info("batch %06d: %d files -> %s", seq, len(decoded), final)
-
     try:
         for seq, paths in state.pending():  # recovery after a crash
-            if (batches_dir / f"{seq:06d}").is_dir():
+            if (out / BATCHES_DIR / f"{seq:06d}").is_dir():
                 state.complete(seq, json.dumps({"recovered": "outputs were published before the crash"}))
             else:
-                run_batch(seq, decode(paths))
+                _publish_batch(seq, decode(paths), out, write_batch, state, report)
             report.recovered_batches += 1
         claimed = state.claimed_paths()
         watcher = StabilityWatcher(settings.settle_s)
@@ -311,16 +340,7 @@ def follow(
                 break
             listing = scan([Path(f) for f in folders], is_candidate, claimed)
             ready = watcher.ready(listing, clock(), settings.truncated_grace_s)[: settings.max_batch_files]
-            take: list[DecodedLike] = []
-            if ready:
-                for path, decoded in zip(ready, decode(ready), strict=True):
-                    size, mtime = listing[path]
-                    if _young_truncated(decoded, mtime, settings.truncated_grace_s):
-                        watcher.defer(path, size, mtime)
-                        report.deferred += 1
-                        log.info("%s decodes as truncated and changed recently: retried later", path)
-                        continue
-                    take.append(decoded)
+            take = _settled(listing, ready, decode, watcher, settings, report)
             if not take:
                 if settings.idle_exit_s is not None and clock() - last_work >= settings.idle_exit_s:
                     break
@@ -331,63 +351,9 @@ def follow(
             claimed.update(d.path for d in take)
             for d in take:
                 watcher.forget(d.path)
-            run_batch(seq, take)
+            _publish_batch(seq, take, out, write_batch, state, report)
             last_work = clock()
     finally:
         state.close()
         report.seconds = round(clock() - t0, 3)
     return report
-
-
-# ------------------------------------------------------------------------------------ alert scoring
-def alert_batch_writer(alert_scorer: Any, *, jsonl: bool = False, batch_alerts: int = 1024) -> Callable:
-    """``write_batch`` for :func:`follow` that scores decoded alert files into a batch folder
-    (:class:`pipeline.alerts.scoring.AlertOutputs`: scored.parquet, classifications.avro, rejects.csv,
-    summary.json) and returns the batch's counts."""
-    from pipeline.alerts.scoring import AlertOutputs, score_decoded
-
-    def write_batch(decoded: list[DecodedLike], folder: Path) -> dict[str, Any]:
-        outputs = AlertOutputs(folder, alert_scorer, jsonl=jsonl)
-        try:
-            score_decoded(decoded, outputs, batch_alerts=batch_alerts)
-        except BaseException:
-            outputs.abort()
-            raise
-        report = outputs.close()
-        log.info(report.summary())
-        return {k: v for k, v in report.to_dict().items() if k not in ("outputs", "folder")}
-
-    return write_batch
-
-
-def follow_alerts(
-    folders: Sequence[str | os.PathLike],
-    scorer: Any,
-    out: str | os.PathLike,
-    *,
-    settings: FollowSettings | None = None,
-    jsonl: bool = False,
-    batch_alerts: int = 1024,
-    workers: int = 1,
-    stop: threading.Event | None = None,
-    write_batch: Callable | None = None,
-) -> FollowReport:
-    """Follow ``folders`` and score new alert files with a real-bogus :class:`pipeline.scoring.scorer.Scorer`.
-
-    Each batch is written to ``out/batches/NNNNNN/`` (see :func:`alert_batch_writer`); state in
-    ``out/follow_state.sqlite``. ``write_batch`` replaces the writer (tests use it to simulate a crash).
-    """
-    from pipeline.alerts.decode import AlertDecoder, is_alert_name
-    from pipeline.alerts.scoring import AlertScorer
-
-    writer = write_batch or alert_batch_writer(AlertScorer(scorer), jsonl=jsonl, batch_alerts=batch_alerts)
-    with AlertDecoder(workers) as decoder:
-        return follow(
-            folders,
-            out,
-            decode=lambda paths: list(decoder.decode(paths)),
-            write_batch=writer,
-            is_candidate=is_alert_name,
-            settings=settings,
-            stop=stop,
-        )

@@ -16,8 +16,10 @@ folder (:class:`AlertOutputs`):
 - ``rejects.csv``: packets that could not be scored, with their reason;
 - ``summary.json``: counts (``n_inputs = n_scored + n_rejected``), reasons, model, timings.
 
-:func:`score_alert_frame` scores a pandas DataFrame of packets whose cutouts are in columns (Fink's column
-names), for a Spark pandas UDF.
+:func:`pipeline.alerts.frames.score_alert_frame` scores a pandas DataFrame of packets whose cutouts are in
+columns (Fink's column names), for a Spark pandas UDF, with the same :class:`AlertScorer`;
+:func:`follow_alerts` scores the new files of followed folders batch by batch (each batch folder written by
+:func:`write_alert_outputs`; exactly once across restarts: :mod:`pipeline.alerts.follow`).
 """
 
 from __future__ import annotations
@@ -25,28 +27,29 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from data_catalogs.alert_schemas import (
-    ALERT_COLUMNS,
-    CUTOUT_FIELDS,
-    AlertSchemaError,
-    alert_row,
-    column_descriptions,
-    column_units,
+from data_catalogs.alert_schemas import ALERT_COLUMNS, column_descriptions, column_units
+from pipeline.alerts.broker import BrokerWriter, classification_records, utc_datetime
+from pipeline.alerts.decode import (
+    Alert,
+    AlertDecoder,
+    DecodedFile,
+    Reject,
+    expand_alert_inputs,
+    is_alert_name,
 )
-from pipeline.alerts.broker import BrokerWriter, classification_records, utc_now
-from pipeline.alerts.cutouts import decode_cutout
-from pipeline.alerts.decode import Alert, AlertDecoder, DecodedFile, Reject, expand_alert_inputs
+from pipeline.alerts.follow import DecodedLike, FollowReport, FollowSettings, follow
 from pipeline.alerts.stamps import conform
 from pipeline.io import CommitOnSuccess, ParquetTableWriter, RejectLog, StampRejected, write_text
 from pipeline.scoring import Scorer, StampBatch
@@ -70,6 +73,15 @@ def alert_catalog(alerts: Sequence[Alert]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def require_real_bogus(scorer: Scorer) -> Scorer:
+    """``scorer`` itself when its model is a real-bogus model; else ValueError naming the model's task."""
+    if scorer.task != "realbogus":
+        raise ValueError(
+            f"alerts are scored with real-bogus models; {scorer.model_name!r} is a {scorer.task} model"
+        )
+    return scorer
+
+
 class AlertScorer:
     """A real-bogus :class:`Scorer` applied to decoded alerts.
 
@@ -79,11 +91,7 @@ class AlertScorer:
     """
 
     def __init__(self, scorer: Scorer, stamp_shape: tuple[int, int] | None = None):
-        if scorer.task != "realbogus":
-            raise ValueError(
-                f"alerts are scored with real-bogus models; {scorer.model_name!r} is a {scorer.task} model"
-            )
-        self.scorer = scorer
+        self.scorer = require_real_bogus(scorer)
         card_shape = scorer.card.get("stamp_shape")
         self.stamp_shape = tuple(
             stamp_shape or (card_shape and tuple(int(v) for v in card_shape)) or DEFAULT_STAMP_SHAPE
@@ -230,7 +238,7 @@ class AlertOutputs(CommitOnSuccess):
         if not alerts:
             return
         t0 = time.perf_counter()
-        scored_at = utc_now()
+        scored_at = utc_datetime()
         cols, rejects = self.alert_scorer.columns(alerts, scored_at)
         self.reject(rejects)
         n = len(cols["candid"])
@@ -244,7 +252,7 @@ class AlertOutputs(CommitOnSuccess):
     def close(self) -> AlertScoreReport:
         """Finish every file (an empty catalog when nothing was scored) and write ``summary.json``."""
         if self._parquet.n_rows == 0:  # the Parquet writer needs one chunk, even an empty one
-            empty, _ = self.alert_scorer.columns([], utc_now())
+            empty, _ = self.alert_scorer.columns([], utc_datetime())
             self._parquet.write(empty)
         outputs = [
             self._parquet.close(),
@@ -293,6 +301,22 @@ def score_decoded(
     return report
 
 
+def write_alert_outputs(
+    decoded_files: Iterable[DecodedFile],
+    alert_scorer: AlertScorer,
+    folder: str | os.PathLike,
+    *,
+    jsonl: bool = False,
+    batch_alerts: int = DEFAULT_BATCH_ALERTS,
+) -> AlertScoreReport:
+    """Score decoded files into the output folder ``folder`` (:class:`AlertOutputs`, published when every
+    file is decoded and scored, removed when anything fails) and log the report's summary line."""
+    with AlertOutputs(folder, alert_scorer, jsonl=jsonl) as outputs:
+        score_decoded(decoded_files, outputs, batch_alerts=batch_alerts)
+    log.info(outputs.report.summary())
+    return outputs.report
+
+
 def score_alert_files(
     inputs: Sequence[str | os.PathLike],
     scorer: Scorer,
@@ -319,163 +343,53 @@ def score_alert_files(
     alert_scorer = AlertScorer(scorer, stamp_shape)
     files = expand_alert_inputs(inputs)
     with AlertDecoder(workers) as decoder:
-        outputs = AlertOutputs(out, alert_scorer, jsonl=jsonl)
-        try:
-            decoded = tqdm(
-                decoder.decode(files),
-                total=len(files),
-                desc="score alerts",
-                unit="file",
-                disable=not progress,
-            )
-            score_decoded(decoded, outputs, batch_alerts=batch_alerts)
-        except BaseException:
-            outputs.abort()
-            raise
-        report = outputs.close()
-    log.info(report.summary())
-    return report
-
-
-# --------------------------------------------------------------------------------------------- frames
-def _cell_bytes(value: Any) -> bytes | None:
-    """Cutout bytes from a frame cell: bytes, a ``{fileName, stampData}`` struct (dict), or None."""
-    if isinstance(value, Mapping):
-        value = value.get("stampData")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value) if len(value) else None
-    if isinstance(value, np.ndarray) and value.dtype == np.uint8:
-        return value.tobytes() if value.size else None
-    return None
-
-
-def _frame_column(frame: pd.DataFrame, field: str) -> pd.Series | None:
-    for name in (field, f"{field}.stampData", f"{field}_stampData"):
-        if name in frame.columns:
-            return frame[name]
-    return None
-
-
-_RECORD_COLUMNS = (
-    "objectId",
-    "candid",
-    "schemavsn",
-    "candidate",
-    "diaSourceId",
-    "diaSource",
-    "lsst_schema_version",
-)
-
-
-def _frame_row(frame: pd.DataFrame, i: int, label: str) -> dict[str, Any]:
-    """The alert row of frame row ``i``: from its ``candidate`` (ZTF) or ``diaSource`` (Rubin) struct when the
-    frame has one, else only ``objectId``/``candid``."""
-    record = {c: frame[c].iloc[i] for c in _RECORD_COLUMNS if c in frame.columns}
-    family = next(
-        (
-            f
-            for f, key in (("ztf", "candidate"), ("rubin", "diaSource"))
-            if isinstance(record.get(key), Mapping)
-        ),
-        None,
-    )
-    if family is not None:
-        try:
-            return alert_row(record, family)
-        except AlertSchemaError as err:
-            raise StampRejected("unknown_schema", f"{label}: {err}") from err
-    row = {
-        name: {"str": "", "int": -1, "float": np.nan}[kind] for name, (kind, _, _) in ALERT_COLUMNS.items()
-    }
-    row["diff_sign"] = 0
-    for name in ("objectId", "candid"):
-        if name in record and record[name] is not None:
-            row[name] = str(record[name]) if name == "objectId" else int(record[name])
-    return row
-
-
-def _frame_alert(frame: pd.DataFrame, i: int, label: str, cutouts: list[pd.Series]) -> Alert:
-    """Frame row ``i`` as an :class:`Alert`."""
-    planes, masks = [], []
-    for field_name, column in zip(CUTOUT_FIELDS, cutouts, strict=True):
-        data = _cell_bytes(column.iloc[i])
-        if data is None:
-            raise StampRejected("no_cutouts", f"{label}: no {field_name} stamp")
-        pixels, mask = decode_cutout(data, f"{label}:{field_name}")
-        planes.append(pixels)
-        masks.append(mask)
-    if len({p.shape for p in planes}) != 1:
-        raise StampRejected(
-            "bad_dimensions", f"{label}: the cutouts differ in shape {[p.shape for p in planes]}"
+        decoded = tqdm(
+            decoder.decode(files), total=len(files), desc="score alerts", unit="file", disable=not progress
         )
-    row = _frame_row(frame, i, label)
-    row["cutout_height"], row["cutout_width"] = planes[0].shape
-    return Alert(label, row, np.stack(planes), np.stack(masks))
+        return write_alert_outputs(decoded, alert_scorer, out, jsonl=jsonl, batch_alerts=batch_alerts)
 
 
-def score_alert_frame(
-    frame: pd.DataFrame, scorer: Scorer, *, stamp_shape: tuple[int, int] | None = None
-) -> pd.DataFrame:
-    """Score a frame of alert packets, one output row per input row (same index), for Spark pandas UDFs.
+# ----------------------------------------------------------------------------------------- following
+def alert_batch_writer(
+    alert_scorer: AlertScorer, *, jsonl: bool = False, batch_alerts: int = DEFAULT_BATCH_ALERTS
+) -> Callable[[list[DecodedLike], Path], dict[str, Any]]:
+    """``write_batch`` for :func:`follow` that scores decoded alert files into a batch folder
+    (:func:`pipeline.alerts.scoring.write_alert_outputs`: scored.parquet, classifications.avro, rejects.csv,
+    summary.json) and returns the batch's counts."""
 
-    Args:
-        frame: one row per alert with the cutouts in columns ``cutoutScience``, ``cutoutTemplate``,
-            ``cutoutDifference`` (Fink's names; also ``cutoutScience.stampData``), each cell the cutout's
-            bytes (gzipped FITS for ZTF, plain FITS for Rubin) or a struct/dict with ``stampData``.
-            ``objectId``, ``candid`` and a ``candidate`` struct (``xpos``, ``ypos``, ``isdiffpos``, ...) are
-            used where present.
-        scorer: the real-bogus model and card.
-        stamp_shape: stamp size (default the card's).
+    def write_batch(decoded: list[DecodedLike], folder: Path) -> dict[str, Any]:
+        files = cast("list[DecodedFile]", decoded)
+        report = write_alert_outputs(files, alert_scorer, folder, jsonl=jsonl, batch_alerts=batch_alerts)
+        return {k: v for k, v in report.to_dict().items() if k not in ("outputs", "folder")}
 
-    Returns:
-        A DataFrame with the frame's index: ``objectId``, ``candid``, ``rb`` (NaN when not scored),
-        ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version``, ``n_masked``, ``reason`` and
-        ``error`` ('' when scored: a row that cannot be scored is kept, with its reason).
+    return write_batch
+
+
+def follow_alerts(
+    folders: Sequence[str | os.PathLike],
+    scorer: Scorer,
+    out: str | os.PathLike,
+    *,
+    settings: FollowSettings | None = None,
+    jsonl: bool = False,
+    batch_alerts: int = DEFAULT_BATCH_ALERTS,
+    workers: int = 1,
+    stop: threading.Event | None = None,
+    write_batch: Callable[[list[DecodedLike], Path], dict[str, Any]] | None = None,
+) -> FollowReport:
+    """Follow ``folders`` and score new alert files with a real-bogus :class:`pipeline.scoring.scorer.Scorer`.
+
+    Each batch is written to ``out/batches/NNNNNN/`` (see :func:`alert_batch_writer`); state in
+    ``out/follow_state.sqlite``. ``write_batch`` replaces the writer (tests use it to simulate a crash).
     """
-    alert_scorer = AlertScorer(scorer, stamp_shape)
-    missing = [f for f in CUTOUT_FIELDS if _frame_column(frame, f) is None]
-    if missing:
-        raise KeyError(f"the frame has no cutout columns {missing}; it has {list(frame.columns)}")
-    cutouts = [_frame_column(frame, f) for f in CUTOUT_FIELDS]
-    n = len(frame)
-    names = [f"p_{c}" for c in alert_scorer.class_names]
-    out = pd.DataFrame(
-        {
-            "objectId": np.full(n, "", dtype=object),
-            "candid": np.full(n, -1, np.int64),
-            "rb": np.full(n, np.nan, np.float32),
-            **{name: np.full(n, np.nan, np.float32) for name in names},
-            "label": np.full(n, "", dtype=object),
-            "classifier_name": alert_scorer.classifier_name,
-            "classifier_version": alert_scorer.classifier_version,
-            "n_masked": np.full(n, -1, np.int32),
-            "reason": np.full(n, "", dtype=object),
-            "error": np.full(n, "", dtype=object),
-        },
-        index=frame.index,
-    )
-    alerts, positions = [], []
-    for i in range(n):
-        label = f"row {i}"
-        try:
-            alert = _frame_alert(frame, i, label, cutouts)
-        except StampRejected as err:
-            out.iloc[i, out.columns.get_loc("reason")] = err.reason
-            out.iloc[i, out.columns.get_loc("error")] = str(err)
-            continue
-        alerts.append(alert)
-        positions.append(i)
-        out.iloc[i, out.columns.get_loc("objectId")] = alert.row["objectId"]
-        out.iloc[i, out.columns.get_loc("candid")] = alert.row["candid"]
-    by_label = dict(zip((a.source for a in alerts), positions, strict=True))
-    for start in range(0, len(alerts), DEFAULT_BATCH_ALERTS):
-        batch = alerts[start : start + DEFAULT_BATCH_ALERTS]
-        cols, rejects = alert_scorer.columns(batch, utc_now())
-        for r in rejects:
-            i = by_label[r.source]
-            out.iloc[i, out.columns.get_loc("reason")] = r.reason
-            out.iloc[i, out.columns.get_loc("error")] = r.error
-        rows = [by_label[s] for s in cols["source"]]
-        for name in ("rb", *names, "label", "n_masked"):
-            out.iloc[rows, out.columns.get_loc(name)] = cols[name]
-    return out
+    writer = write_batch or alert_batch_writer(AlertScorer(scorer), jsonl=jsonl, batch_alerts=batch_alerts)
+    with AlertDecoder(workers) as decoder:
+        return follow(
+            folders,
+            out,
+            decode=lambda paths: list(decoder.decode(paths)),
+            write_batch=writer,
+            is_candidate=is_alert_name,
+            settings=settings,
+            stop=stop,
+        )

@@ -1,6 +1,8 @@
 """Evaluation reports of a scored catalog against labels (docs/design.md, "Reports").
 
-- :mod:`pipeline.evaluation.report`: :func:`report_from_files` writes ``index.html``, ``metrics.json``, PNGs.
+- :mod:`pipeline.evaluation.report`: :func:`report_from_files` writes ``index.html``, ``metrics.json``, PNGs;
+  :func:`report_markdown` gives its headline numbers as markdown.
+- :mod:`pipeline.evaluation.sections`: each task's part of a report (real-bogus, morphology) and headline.
 - :mod:`pipeline.evaluation.metrics`: the numbers (scikit-learn), including the threshold at a target FPR.
 - :mod:`pipeline.evaluation.inputs`: a scored catalog and the labels of its rows.
 - :mod:`pipeline.evaluation.plots`: confusion matrices, ROC, precision-recall, RMSE, the gallery (PNG).
@@ -17,7 +19,7 @@ _EXPORTS = {
     "morphology_metrics": "metrics",
     "realbogus_metrics": "metrics",
     "report_from_files": "report",
-    "summary_markdown": "report",
+    "report_markdown": "report",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.io import atomic_path
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 1150px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; margin-top: 1.6em; }
@@ -89,5 +91,6 @@ def write_index(
 ) -> Path:
     """Write ``out_dir/index.html`` and return its path."""
     path = Path(out_dir) / "index.html"
-    path.write_text(page_html(title, sections, intro), encoding="utf-8")
+    with atomic_path(path) as tmp:
+        tmp.write_text(page_html(title, sections, intro), encoding="utf-8")
     return path

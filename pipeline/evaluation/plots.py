@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.visualization import ImageNormalize, ZScaleInterval
@@ -69,7 +70,21 @@ def confusion_png(
     return _save(fig, path)
 
 
-def roc_png(
+#: Per curve: scikit-learn display, legend corner, title and axis labels (None: the display's own).
+_CURVES: dict[str, tuple[Any, str, str, str | None, str | None]] = {
+    "roc": (
+        RocCurveDisplay,
+        "lower right",
+        "ROC",
+        "False positive rate (bogus called real)",
+        "True positive rate (real kept)",
+    ),
+    "precision_recall": (PrecisionRecallDisplay, "lower left", "Precision-recall (class real)", None, None),
+}
+
+
+def curve_png(
+    curve: str,
     y_true: np.ndarray,
     score: np.ndarray,
     path: str | os.PathLike,
@@ -79,50 +94,32 @@ def roc_png(
     fpr_targets: Sequence[float] = (),
     name: str = "model",
 ) -> Path:
-    """ROC curve of a binary score with the operating point marked.
+    """ROC or precision-recall curve of a binary score with the operating point marked.
 
     Args:
+        curve: ``roc`` or ``precision_recall``.
         y_true: ``(N,)`` 0/1 truth (1 = real).
         score: ``(N,)`` score of class 1 (``rb``).
         path: PNG to write.
-        operating_point: ``(FPR, TPR)`` of the published labels.
+        operating_point: the published labels' ``(FPR, TPR)`` (ROC) or ``(recall, precision)``.
         threshold: the threshold of the operating point (for the legend).
-        fpr_targets: false positive rates marked by vertical lines (where the missed-real fraction is read).
+        fpr_targets: false positive rates marked by vertical lines (ROC: where the missed-real fraction is
+            read).
         name: curve name in the legend.
     """
+    display, corner, title, x_label, y_label = _CURVES[curve]
     fig = _figure(5.5, 5.0)
     ax = fig.add_subplot()
-    RocCurveDisplay.from_predictions(y_true, score, pos_label=1, name=name, ax=ax, plot_chance_level=True)
+    display.from_predictions(y_true, score, pos_label=1, name=name, ax=ax, plot_chance_level=True)
     for target in fpr_targets:
         ax.axvline(target, color="0.6", lw=0.8, ls=":")
-    fpr, tpr = operating_point
-    ax.plot([fpr], [tpr], "o", color="C3", ms=8, label=f"operating point (rb >= {threshold:g})")
-    ax.set_xlabel("False positive rate (bogus called real)")
-    ax.set_ylabel("True positive rate (real kept)")
-    ax.legend(loc="lower right")
-    ax.set_title("ROC")
-    return _save(fig, path)
-
-
-def precision_recall_png(
-    y_true: np.ndarray,
-    score: np.ndarray,
-    path: str | os.PathLike,
-    *,
-    operating_point: tuple[float, float],
-    threshold: float,
-    name: str = "model",
-) -> Path:
-    """Precision-recall curve of a binary score with the operating point ``(recall, precision)`` marked."""
-    fig = _figure(5.5, 5.0)
-    ax = fig.add_subplot()
-    PrecisionRecallDisplay.from_predictions(
-        y_true, score, pos_label=1, name=name, ax=ax, plot_chance_level=True
-    )
-    recall, precision = operating_point
-    ax.plot([recall], [precision], "o", color="C3", ms=8, label=f"operating point (rb >= {threshold:g})")
-    ax.legend(loc="lower left")
-    ax.set_title("Precision-recall (class real)")
+    x, y = operating_point
+    ax.plot([x], [y], "o", color="C3", ms=8, label=f"operating point (rb >= {threshold:g})")
+    if x_label and y_label:
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+    ax.legend(loc=corner)
+    ax.set_title(title)
     return _save(fig, path)
 
 

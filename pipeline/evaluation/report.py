@@ -5,7 +5,7 @@ A report is a folder with:
 - ``index.html``: one self-contained page with everything below (:mod:`pipeline.evaluation.html`);
 - ``metrics.json``: every number of the page, for machines (:mod:`pipeline.evaluation.metrics`);
   ``summary.md``: the headline numbers as markdown (what the flows publish as a Prefect artifact);
-- PNGs (:mod:`pipeline.evaluation.plots`): raw and row-normalised confusion matrices; for **real-bogus** the ROC
+- PNGs (:mod:`pipeline.evaluation.plots`, per task :mod:`pipeline.evaluation.sections`): raw and row-normalised confusion matrices; for **real-bogus** the ROC
   and precision-recall curves with the operating point (the published ``label``, i.e. ``rb >= threshold``)
   marked; for **morphology** the RMSE per Galaxy Zoo question and the confusion matrices of the derived
   classes (true majority vote against predicted, :mod:`pipeline.scoring.morphology_classes`); ``gallery.png``, the
@@ -28,13 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_catalogs.galaxy_zoo import ANSWER_LABELS, QUESTION_SLICES
-from pipeline.evaluation import plots
-from pipeline.evaluation.html import esc, figure_html, table_html, write_index
-from pipeline.evaluation.inputs import ID_COLUMNS, is_store, load_truth, read_scored, task_of
-from pipeline.evaluation.metrics import FPR_TARGETS, morphology_metrics, realbogus_metrics, yes_no
-from pipeline.scoring import DEFINITIONS, derived_labels
-from pipeline.store import open_store
+from pipeline.evaluation.html import table_html, write_index
+from pipeline.evaluation.inputs import is_store, load_truth, read_scored, task_of
+from pipeline.evaluation.sections import TASK_SECTIONS
+from pipeline.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -66,46 +63,6 @@ class ReportResult:
         return asdict(self)
 
 
-# ------------------------------------------------------------------------------------------------ gallery
-def _id_column(scored: pd.DataFrame) -> str:
-    return next(c for c in ID_COLUMNS if c in scored.columns)
-
-
-def _gallery(
-    scored: pd.DataFrame,
-    pick: np.ndarray,
-    captions: list[str],
-    store: str | os.PathLike | None,
-    out_dir: Path,
-    title: str,
-) -> tuple[str, str | None]:
-    """Write gallery.png of the rows ``pick`` of ``scored``; returns (html, file name or None)."""
-    if len(pick) == 0:
-        return '<p class="note">No mistakes: nothing to show.</p>', None
-    if store is None or not Path(store).exists() or "store_row" not in scored.columns:
-        return f'<p class="note">No stamp store available ({esc(store)}): gallery not drawn.</p>', None
-    rows = scored["store_row"].to_numpy(np.int64)[pick]
-    order = np.argsort(rows)
-    with open_store(store) as opened:
-        if rows.max() >= opened.n:
-            return f'<p class="note">{esc(store)} has fewer stamps than the catalog: no gallery.</p>', None
-        if "object_id" in scored.columns:
-            ids = opened.catalog(rows[order], ["object_id"])["object_id"].astype(str).to_numpy()
-            if not np.array_equal(ids, scored["object_id"].astype(str).to_numpy()[pick][order]):
-                return f'<p class="note">{esc(store)} does not hold the scored stamps: no gallery.</p>', None
-        stamps = np.empty((len(rows), len(opened.channels), *opened.stamp_shape), np.float32)
-        stamps[order] = opened.stamps(rows[order])
-        channels = opened.channels
-    path = plots.gallery_png(stamps, captions, channels, out_dir / "gallery.png", title=title)
-    return figure_html(path, title), path.name
-
-
-def _worst(mistake: np.ndarray, confidence: np.ndarray, n: int) -> np.ndarray:
-    """Indices of up to ``n`` mistakes, most confident first (ties: catalog order)."""
-    idx = np.flatnonzero(mistake)
-    return idx[np.argsort(-confidence[idx], kind="stable")][:n]
-
-
 # ------------------------------------------------------------------------------------------------ report
 def _model_rows(meta: Mapping[str, Any], sources: Mapping[str, Any]) -> list[tuple[str, Any]]:
     keys = (
@@ -124,165 +81,6 @@ def _model_rows(meta: Mapping[str, Any], sources: Mapping[str, Any]) -> list[tup
     )
     rows = [(k, meta[k]) for k in keys if meta.get(k) not in (None, "")]
     return rows + [(k, v) for k, v in sources.items() if v is not None]
-
-
-def _confusion_section(
-    name: str, y_true: np.ndarray, y_pred: np.ndarray, m: Mapping[str, Any], out_dir: Path, title: str
-) -> tuple[str, list[str]]:
-    raw = plots.confusion_png(y_true, y_pred, m["labels"], out_dir / f"confusion_{name}.png", title=title)
-    norm = plots.confusion_png(
-        y_true, y_pred, m["labels"], out_dir / f"confusion_{name}_normalized.png", title=title, normalize=True
-    )
-    report = m["classification_report"]
-    rows = [
-        (
-            label,
-            report[label]["precision"],
-            report[label]["recall"],
-            report[label]["f1-score"],
-            int(report[label]["support"]),
-        )
-        for label in m["labels"]
-    ]
-    body = (
-        figure_html(raw, f"{title}: counts (rows: true, columns: predicted)")
-        + figure_html(norm, f"{title}: each row divided by its total")
-        + table_html(("class", "precision", "recall", "F1", "support"), rows)
-        + f"<p>accuracy {esc(m['accuracy'])}</p>"
-    )
-    return body, [raw.name, norm.name]
-
-
-def _realbogus_report(
-    scored: pd.DataFrame, truth: np.ndarray, meta: Mapping[str, Any], out_dir: Path, store, n_gallery: int
-) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
-    y = np.asarray(truth).astype(bool).astype(np.int64)
-    rb = scored["rb"].to_numpy(np.float64)
-    threshold = float(meta.get("threshold", 0.5))
-    negative = str(meta.get("bogus_class") or "bogus")
-    # Any class but bogus counts as real (multi-class models such as ALeRCE's stamp classifier).
-    called_real = scored["label"].astype(str).to_numpy() != negative if "label" in scored else rb >= threshold
-    pred = np.where(called_real, "real", negative)
-    m = realbogus_metrics(y, rb, pred, threshold, negative)
-    truth_names = np.where(y == 1, "real", negative)
-    files: list[str] = []
-    op = m["operating_point"]
-    summary = [
-        ("stamps", m["n"]),
-        ("real", m["n_real"]),
-        (negative, m["n_bogus"]),
-        ("threshold (rb >=)", threshold),
-        ("accuracy", m["accuracy"]),
-        ("ROC AUC", m["roc_auc"]),
-        ("average precision", m["average_precision"]),
-        ("false positive rate at threshold", op["fpr"]),
-        ("missed-real fraction at threshold", op["missed_real_fraction"]),
-        ("precision (real) at threshold", op["precision"]),
-    ]
-    sections = [
-        ("Summary", table_html(("quantity", "value"), [(k, "n/a" if v is None else v) for k, v in summary]))
-    ]
-    if m["missed_real_at_fpr"]:
-        rows = [
-            (
-                r["fpr_target"],
-                r["fpr"],
-                r["missed_real_fraction"],
-                "n/a" if r["threshold"] is None else r["threshold"],
-            )
-            for r in m["missed_real_at_fpr"]
-        ]
-        sections.append(
-            (
-                "Missed-real fraction at fixed false positive rates",
-                table_html(("FPR at most", "FPR reached", "missed-real fraction", "rb threshold"), rows),
-            )
-        )
-    body, names_cm = _confusion_section("label", truth_names, pred, m, out_dir, "Real-bogus")
-    files += names_cm
-    sections.append(("Confusion matrices", body))
-    if m["roc_auc"] is not None:
-        model = str(meta.get("model_name") or "model")
-        roc = plots.roc_png(
-            y,
-            rb,
-            out_dir / "roc.png",
-            operating_point=(op["fpr"], op["tpr"]),
-            threshold=threshold,
-            fpr_targets=FPR_TARGETS,
-            name=model,
-        )
-        pr = plots.precision_recall_png(
-            y,
-            rb,
-            out_dir / "precision_recall.png",
-            operating_point=(op["tpr"], op["precision"] or 0.0),
-            threshold=threshold,
-            name=model,
-        )
-        files += [roc.name, pr.name]
-        sections.append(
-            (
-                "ROC and precision-recall",
-                figure_html(roc, "ROC; dotted lines: the fixed false positive rates; dot: operating point")
-                + figure_html(pr, "Precision-recall of class real; dot: operating point"),
-            )
-        )
-    else:
-        sections.append(("ROC and precision-recall", '<p class="note">Only one class in the labels.</p>'))
-    confidence = np.where(pred == "real", rb, 1.0 - rb)
-    pick = _worst(pred != truth_names, confidence, n_gallery)
-    ids = scored[_id_column(scored)].astype(str).to_numpy()
-    captions = [f"{ids[i]}\ntrue {truth_names[i]}\npred {pred[i]}\nrb={rb[i]:.3f}" for i in pick]
-    gallery, name = _gallery(scored, pick, captions, store, out_dir, "Most confident mistakes")
-    files += [name] if name else []
-    sections.append(("Most confident mistakes", gallery))
-    return m, sections, files
-
-
-def _morphology_report(
-    scored: pd.DataFrame, truth: np.ndarray, meta: Mapping[str, Any], out_dir: Path, store, n_gallery: int
-) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
-    pred = scored[list(ANSWER_LABELS)].to_numpy(np.float64)
-    true = np.asarray(truth, np.float64)
-    m = morphology_metrics(true, pred)
-    t, p = derived_labels(true), derived_labels(pred)
-    files: list[str] = []
-    summary = [("stamps", m["n"]), ("RMSE, all 37 answers", m["rmse"])]
-    summary += [(f"accuracy {name}", d["accuracy"]) for name, d in m["derived"].items()]
-    sections = [("Summary", table_html(("quantity", "value"), summary))]
-    rmse = plots.rmse_png(m["rmse_per_question"], m["rmse"], out_dir / "rmse_per_question.png")
-    files.append(rmse.name)
-    sections.append(
-        (
-            "RMSE per question",
-            figure_html(rmse, "RMSE of the cumulative vote fractions per question")
-            + table_html(("question", "RMSE"), list(m["rmse_per_question"].items())),
-        )
-    )
-    definitions = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in DEFINITIONS.items())
-    body = (
-        '<p class="note">True: majority vote of the volunteers; predicted: the same rule applied to the '
-        f"predicted fractions.</p><ul>{definitions}</ul>"
-    )
-    for name, d in m["derived"].items():
-        yt, yp = (t[name], p[name]) if name == "morph_class" else (yes_no(t[name]), yes_no(p[name]))
-        part, names_cm = _confusion_section(name, yt, yp, d, out_dir, name)
-        body += f"<h3>{esc(name)}</h3>{part}"
-        files += names_cm
-    sections.append(("Derived classes", body))
-    q1 = pred[:, QUESTION_SLICES["Q1"]]
-    confidence = q1.max(axis=1)
-    pick = _worst(t["morph_class"] != p["morph_class"], confidence, n_gallery)
-    ids = scored[_id_column(scored)].astype(str).to_numpy()
-    captions = [
-        f"{ids[i]}\ntrue {t['morph_class'][i]}\npred {p['morph_class'][i]}\np={confidence[i]:.3f}"
-        for i in pick
-    ]
-    gallery, name = _gallery(scored, pick, captions, store, out_dir, "Most confident morph_class mistakes")
-    files += [name] if name else []
-    sections.append(("Most confident mistakes", gallery))
-    return m, sections, files
 
 
 def _json_safe(value: Any) -> Any:
@@ -328,8 +126,7 @@ def write_report(
     if len(truth) != len(scored):
         raise ValueError(f"{len(truth)} labels for {len(scored)} scored rows")
     store = store if store is not None else meta.get("input")
-    build = _realbogus_report if task == "realbogus" else _morphology_report
-    metrics, sections, files = build(scored, truth, meta, out, store, n_gallery)
+    metrics, sections, files = TASK_SECTIONS[task].build(scored, truth, meta, out, store, n_gallery)
     sources = dict(sources or {})
     sections.append(("Model and data", table_html(("item", "value"), _model_rows(meta, sources))))
     model = {k: meta.get(k) for k in ("model_name", "model_version", "model_sha256", "architecture")}
@@ -342,38 +139,20 @@ def write_report(
         "files": sorted([*files, "index.html", "metrics.json", "summary.md"]),
     }
     metrics_path = out / "metrics.json"
-    metrics_path.write_text(json.dumps(_json_safe(document), indent=2, sort_keys=True) + "\n")
+    write_text(metrics_path, json.dumps(_json_safe(document), indent=2, sort_keys=True) + "\n")
     title = f"stampflow {task} report: {meta.get('model_name', '')} {meta.get('model_version', '')}".strip()
     index = write_index(out, title, sections, intro=f'<p class="note">{len(scored)} labelled stamps.</p>')
     result = ReportResult(
         str(out), str(index), str(metrics_path), task, len(scored), document["files"], metrics
     )
-    (out / "summary.md").write_text(summary_markdown(result))
+    write_text(out / "summary.md", report_markdown(result))
     return result
 
 
-def summary_markdown(result: ReportResult) -> str:
-    """The report's headline numbers as markdown (for a Prefect markdown artifact)."""
-    m = result.metrics
+def report_markdown(result: ReportResult) -> str:
+    """The report's headline numbers as markdown (for a Prefect markdown artifact and ``summary.md``)."""
+    rows = TASK_SECTIONS[result.task].headline(result.metrics)
     lines = [f"# {result.task} report ({result.n} stamps)", "", "| quantity | value |", "|---|---|"]
-    if result.task == "realbogus":
-        op = m["operating_point"]
-        rows = [
-            ("accuracy", m["accuracy"]),
-            ("ROC AUC", m["roc_auc"]),
-            ("average precision", m["average_precision"]),
-            ("threshold", m["threshold"]),
-            ("false positive rate", op["fpr"]),
-            ("missed-real fraction", op["missed_real_fraction"]),
-        ]
-        rows += [
-            (f"missed-real at FPR <= {r['fpr_target']:g}", r["missed_real_fraction"])
-            for r in m["missed_real_at_fpr"]
-        ]
-    else:
-        rows = [("RMSE (37 answers)", m["rmse"])]
-        rows += [(f"RMSE {q}", v) for q, v in m["rmse_per_question"].items()]
-        rows += [(f"accuracy {k}", d["accuracy"]) for k, d in m["derived"].items()]
     lines += [
         f"| {k} | {'n/a' if v is None else f'{v:.4g}' if isinstance(v, float) else v} |" for k, v in rows
     ]

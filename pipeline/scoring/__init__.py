@@ -1,7 +1,13 @@
 """Trained models applied to stamps: scored catalogs (docs/design.md, "Scored catalog").
 
 - :mod:`pipeline.scoring.scorer`: :class:`Scorer` (batches -> score columns) and :func:`score_store`.
-- :mod:`pipeline.scoring.chunks`: a store scored in row ranges and the parts joined.
+- :mod:`pipeline.scoring.inputs`: :class:`StampBatch` es of a store, checked against the model card.
+- :mod:`pipeline.scoring.heads`: the task heads (real-bogus, morphology): the columns, descriptions and meta
+  each task adds; :func:`head_for` picks one by the model card's ``task``.
+- :mod:`pipeline.scoring.contract`: :class:`ScoringModel`, what a model must offer the scorer, and
+  :func:`model_outputs`, its prediction.
+- :mod:`pipeline.scoring.chunks`: row ranges of a store (each scored by :func:`score_store`) and the parts
+  joined.
 - :mod:`pipeline.scoring.fast_inference`: the ONNX Runtime fast path, checked against PyTorch.
 - :mod:`pipeline.scoring.morphology_classes`: derived morphology classes from the 37 Galaxy Zoo answers.
 """
@@ -12,20 +18,27 @@ from pipeline._lazy import lazy_exports
 _EXPORTS = {
     "join_parts": "chunks",
     "row_ranges": "chunks",
-    "score_rows": "chunks",
+    "ScoringModel": "contract",
+    "model_outputs": "contract",
     "EXACT_ATOL": "fast_inference",
     "FastInference": "fast_inference",
     "FastPathError": "fast_inference",
     "InferenceOptions": "fast_inference",
-    "model_outputs": "fast_inference",
+    "MorphologyHead": "heads",
+    "RealBogusHead": "heads",
+    "TASKS": "heads",
+    "TaskHead": "heads",
+    "head_for": "heads",
     "BINARY_CLASSES": "morphology_classes",
     "DEFINITIONS": "morphology_classes",
     "MORPH_CLASSES": "morphology_classes",
     "derived_labels": "morphology_classes",
     "derived_probabilities": "morphology_classes",
-    "ModelInputMismatch": "scorer",
+    "ModelInputMismatch": "inputs",
+    "StampBatch": "inputs",
+    "check_inputs": "inputs",
+    "iter_store_batches": "inputs",
     "Scorer": "scorer",
-    "StampBatch": "scorer",
     "score_batches": "scorer",
     "score_store": "scorer",
     "scoring_prep": "scorer",

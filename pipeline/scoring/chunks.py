@@ -1,28 +1,24 @@
 """Score a stamp store in row ranges, one catalog part per range, and join the parts into one catalog.
 
 Scoring a large store in independent row ranges lets the ranges run in parallel (threads, processes, a Dask
-cluster) and be cached one by one. Each part is exactly what :func:`pipeline.scoring.scorer.score_store` writes for
-those rows (same columns, ``store_row`` numbering the stamp in the whole store, same table meta), so the
-joined catalog equals a single pass whenever the batches are the same.
+cluster) and be cached one by one. Each part is what :func:`pipeline.scoring.scorer.score_store` writes for
+its ``start``/``stop`` rows (same columns, ``store_row`` numbering the stamp in the whole store, same table
+meta), so the joined catalog equals a single pass whenever the batches are the same. Scoring ranges on
+threads is safe: :mod:`pipeline.scoring.fast_inference` exports one model at a time and caches it per process.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 from astropy.table import Table
-from torch import nn
 
 from pipeline.io import ParquetTableWriter, output_format, publish_catalog, staging_parquet_path
-from pipeline.scoring.scorer import (
-    ScoreResult,
-    score_store,
-)
 
 
 def row_ranges(n: int, chunk_rows: int) -> list[tuple[int, int]]:
@@ -31,23 +27,6 @@ def row_ranges(n: int, chunk_rows: int) -> list[tuple[int, int]]:
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     return [(s, min(s + chunk_rows, n)) for s in range(0, n, chunk_rows)] or [(0, 0)]
-
-
-def score_rows(
-    module: nn.Module,
-    card: Mapping[str, Any],
-    store: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    start: int = 0,
-    stop: int | None = None,
-    **options: Any,
-) -> ScoreResult:
-    """Score rows ``[start, stop)`` of a store into a catalog part: :func:`pipeline.scoring.scorer.score_store`
-    (same columns, meta and options: ``fmt``, ``batch_size``, ``columns``, ``device``, ``backend``,
-    ``threads``) on one row range. Thread-safe: :mod:`pipeline.scoring.fast_inference` exports one model at a
-    time and caches it per process."""
-    return score_store(module, card, store, out, start=start, stop=stop, **options)
 
 
 def join_parts(

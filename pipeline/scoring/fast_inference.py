@@ -13,8 +13,8 @@ setting and the 4 rotations already run as one batch (:func:`models.layers.cycli
 
 Backends (:data:`BACKENDS`):
 
-- ``onnxruntime``: the model's prediction (:func:`model_outputs`: ``predict_tensor``, else ``predict_step``,
-  else ``forward``) exported with ``torch.onnx.export(dynamo=True)`` with a dynamic batch axis and run by an
+- ``onnxruntime``: the model's prediction (:func:`pipeline.scoring.contract.model_outputs`: ``predict_tensor``,
+  else ``predict_step``, else ``forward``) exported with ``torch.onnx.export(dynamo=True)`` with a dynamic batch axis and run by an
   ONNX Runtime CPU session (its MLAS kernels fuse convolution with the activation and use blocked layouts)
   with torch's number of threads. Before use, its outputs on a probe batch are compared with PyTorch's; a
   difference above ``atol`` (1e-4) refuses it.
@@ -24,7 +24,8 @@ Backends (:data:`BACKENDS`):
 
 A model whose prediction cannot be exported as a whole (e.g. NumPy inside its preprocessing) may split it:
 ``module.inference_parts() -> (pre, net)``, ``pre`` a torch callable run eagerly and ``net`` an
-``nn.Module`` exported, with ``net(pre(x))`` equal to :func:`model_outputs`.
+``nn.Module`` exported, with ``net(pre(x))`` equal to the prediction (the model contract:
+:class:`pipeline.scoring.contract.ScoringModel`).
 
 Exports are cached in the process by the model's class, structure, hyper-parameters, weights, input shape
 and threads, so scoring a store in chunks exports once (every new :class:`FastInference` still checks its
@@ -48,6 +49,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from pipeline.scoring.contract import ScoringModel, model_outputs, split_inference
 
 log = logging.getLogger(__name__)
 
@@ -83,20 +86,10 @@ class InferenceOptions:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
 
 
-def model_outputs(module: nn.Module, x: Tensor) -> Tensor:
-    """``(B, K)`` outputs of a model on a prepared batch: ``predict_tensor(x)`` if the model has it (the
-    stampflow models: test-time augmentation included), else ``predict_step(x, 0)``, else ``module(x)``."""
-    if hasattr(module, "predict_tensor"):
-        return module.predict_tensor(x)
-    if hasattr(module, "predict_step"):
-        return module.predict_step(x, 0)
-    return module(x)
-
-
 class _Prediction(nn.Module):
     """``forward(x) = model_outputs(module, x)``: the scoring prediction as one exportable module."""
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: ScoringModel):
         super().__init__()
         self.module = module
 
@@ -104,14 +97,10 @@ class _Prediction(nn.Module):
         return model_outputs(self.module, x)
 
 
-def inference_parts(module: nn.Module) -> tuple[Callable[[Tensor], Tensor] | None, nn.Module]:
-    """``(pre, net)``: the model's own split (``module.inference_parts()``), else ``(None, the whole
-    prediction)``."""
-    own = getattr(module, "inference_parts", None)
-    if callable(own):
-        pre, net = own()
-        return pre, net
-    return None, _Prediction(module)
+def inference_parts(module: ScoringModel) -> tuple[Callable[[Tensor], Tensor] | None, nn.Module]:
+    """``(pre, net)``: the model's own split (:func:`pipeline.scoring.contract.split_inference`), else
+    ``(None, the whole prediction)``."""
+    return split_inference(module) or (None, _Prediction(module))
 
 
 # ------------------------------------------------------------------------------------------ onnx runtime
@@ -280,7 +269,7 @@ class FastInference:
 
     def __init__(
         self,
-        module: nn.Module,
+        module: ScoringModel,
         probe: Tensor,
         options: InferenceOptions | None = None,
         device: str | torch.device = "cpu",

@@ -1,7 +1,7 @@
-"""Score stamps with a trained model into a scored catalog (DESIGN.md, "Scored catalog").
+"""Score stamps with a trained model into a scored catalog (docs/design.md, "Scored catalog").
 
-The model is an already-loaded ``torch.nn.Module`` plus its model card (loading checkpoints is the flows
-layer's job: ``models.checkpoints.load_checkpoint``). Scoring streams: batches of stamps are read, prepared
+The model is an already-loaded ``torch.nn.Module`` that meets :class:`pipeline.scoring.contract.ScoringModel`,
+plus its model card (loading checkpoints is the models layer's job: ``models.checkpoints.load_checkpoint``). Scoring streams: batches of stamps are read, prepared
 exactly as in training (:class:`pipeline.prep.batch.BatchPrep`, no augmentation), run through the model
 (:mod:`pipeline.scoring.fast_inference`: by default ONNX Runtime on CPU when it matches PyTorch within 1e-4, else
 PyTorch fp32 under ``torch.inference_mode``) and turned into catalog rows that are written
@@ -13,6 +13,7 @@ Output columns, in order (:meth:`Scorer.columns`):
 - ``store_row`` (index of the stamp in its store), then the store's catalog columns verbatim (``object_id``,
   ``source``, ``ra``/``dec`` in deg, survey ids such as ``objectId``, ``candid``, ``GalaxyID``); a catalog
   column whose name a score column uses is kept as ``<name>_input``.
+- the task's columns, from its head (:mod:`pipeline.scoring.heads`):
 - **real-bogus**: ``p_<class>`` for each class of the card's ``output_names`` (calibrated probabilities, as
   the model's ``predict_step`` gives them), ``rb`` = ``1 - p_bogus`` (ZTF's naming; the card's
   ``bogus_class``), ``label`` (``bogus`` when ``rb`` is below the card's ``threshold``, 0.5 if absent; else
@@ -36,42 +37,28 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
-from torch import nn
 
-from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, ANSWER_LABELS, QUESTION_OF_ANSWER, QUESTIONS
 from pipeline import __version__
 from pipeline.io import ParquetTableWriter, output_format, publish_catalog, staging_parquet_path
 from pipeline.prep import PREP_KEYS, BatchPrep
+from pipeline.scoring.contract import ScoringModel, prep_config
 from pipeline.scoring.fast_inference import FastInference, InferenceOptions
-from pipeline.scoring.fast_inference import model_outputs as model_outputs  # re-exported: it lived here
-from pipeline.scoring.morphology_classes import (
-    BINARY_CLASSES,
-    DEFINITIONS,
-    PROBABILITY_COLUMNS,
-    derived_labels,
-)
-from pipeline.store import StampStore, open_store
+from pipeline.scoring.heads import TaskHead, head_for
+from pipeline.scoring.inputs import DEFAULT_BATCH_SIZE, StampBatch, check_inputs, iter_store_batches
+from pipeline.store import open_store
 
 log = logging.getLogger(__name__)
 
-TASKS = ("realbogus", "morphology")
-#: Stamps per batch read, prepared and scored at once. On 2 CPU cores the ONNX Runtime path scores the
-#: ``ztf`` preset as fast at 256 as at 1024 and ``hits`` up to 1.3x faster at 1024 (``python -m
-#: benchmarks.suite_scoring``), and a batch of 1024 raises the peak memory by about 400 MB.
-DEFAULT_BATCH_SIZE = 256
 #: Stamps in the probe batch that sets up and checks the fast inference path (:meth:`Scorer.prepare`).
 PROBE_STAMPS = 8
 #: How far outside [0, 1] a model output may be (float rounding) before it is refused as not a probability.
 PROBABILITY_TOLERANCE = 1e-4
-#: Catalog columns put first in the scored catalog, when the store has them.
-LEADING_COLUMNS = ("object_id", "source", "ra", "dec")
 #: Units of catalog columns known by name (everything else is dimensionless or unknown).
 CATALOG_UNITS = {"ra": "deg", "dec": "deg"}
 CATALOG_DESCRIPTIONS = {
@@ -83,132 +70,13 @@ CATALOG_DESCRIPTIONS = {
 }
 
 
-class ModelInputMismatch(ValueError):
-    """The model card does not match the stamps (channels or stamp size); the message names both values."""
-
-
-@dataclass
-class StampBatch:
-    """One batch of stamps to score.
-
-    Attributes:
-        stamps: ``(B, C, H, W)`` float32 raw stamps, in store units.
-        mask: ``(B, C, H, W)`` bool (True = pixel not valid), or None when nothing is masked.
-        catalog: ``B`` rows of catalog columns carried verbatim into the scored catalog.
-        rows: ``(B,)`` int64 index of each stamp in its store (None: numbered in the order scored).
-    """
-
-    stamps: np.ndarray
-    mask: np.ndarray | None = None
-    catalog: pd.DataFrame = field(default_factory=pd.DataFrame)
-    rows: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return int(self.stamps.shape[0])
-
-
-def iter_store_batches(
-    store: StampStore,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    columns: Sequence[str] | None = None,
-    start: int = 0,
-    stop: int | None = None,
-) -> Iterator[StampBatch]:
-    """Contiguous batches of rows ``[start, stop)`` of an open store, stamps with mask and catalog rows; one
-    empty batch for an empty range (so that an empty store still gives a catalog with its columns).
-
-    Args:
-        store: an open :class:`pipeline.store.stamp_store.StampStore`.
-        batch_size: stamps per batch (round it to the store's chunk rows for the fastest reads).
-        columns: catalog columns to carry (default: all, identifiers and positions first).
-        start, stop: the row range (``stop`` None: to the end).
-    """
-    if columns is None:  # identifiers and positions first, the rest as stored (alphabetical)
-        first = [c for c in LEADING_COLUMNS if c in store.catalog_columns]
-        columns = first + [c for c in store.catalog_columns if c not in first]
-    cols = list(columns)
-    missing = sorted(set(cols) - set(store.catalog_columns))
-    if missing:
-        raise KeyError(f"{store.path} has no catalog columns {missing}; it has {store.catalog_columns}")
-    stop = store.n if stop is None else stop
-    if not 0 <= start <= stop <= store.n:
-        raise ValueError(f"rows [{start}, {stop}) are outside {store.path} ({store.n} stamps)")
-    bounds = [(a, min(a + batch_size, stop)) for a in range(start, stop, batch_size)] or [(start, start)]
-    for a, b in bounds:
-        sel = slice(a, b)
-        yield StampBatch(
-            store.stamps(sel), store.mask(sel), store.catalog(sel, cols), np.arange(a, b, dtype=np.int64)
-        )
-
-
-def check_inputs(
-    card: Mapping[str, Any], channels: Sequence[str] | None, stamp_shape: Sequence[int], source: str
-) -> None:
-    """Refuse stamps that differ from what the model was trained on.
-
-    Args:
-        card: the model card: ``channels`` (names, in order), else ``input_channels`` (a count), and
-            ``stamp_shape`` ``[H, W]``; what the card lacks is not checked.
-        channels: channel names of the stamps, or None when only their number is known (then
-            ``stamp_shape`` must be ``(C, H, W)``).
-        stamp_shape: ``(C, H, W)`` or ``(H, W)`` of the stamps, in pixels.
-        source: what the stamps are, for the message (e.g. ``"store runs/a/stamps.h5"``).
-
-    Raises:
-        ModelInputMismatch: naming the model's and the stamps' channels and/or stamp size.
-    """
-    name = f"model {card.get('model_name', '?')} {card.get('model_version', '')}".strip()
-    problems = []
-    hw = tuple(int(v) for v in stamp_shape[-2:])
-    n_channels = (
-        len(channels) if channels is not None else (int(stamp_shape[0]) if len(stamp_shape) == 3 else None)
-    )
-    card_channels = card.get("channels")
-    if card_channels is not None and channels is not None and list(card_channels) != list(channels):
-        problems.append(f"channels: the model expects {list(card_channels)}, {source} has {list(channels)}")
-    elif card_channels is not None and n_channels is not None and len(card_channels) != n_channels:
-        problems.append(
-            f"channels: the model expects {len(card_channels)} {list(card_channels)}, "
-            f"{source} has {n_channels}"
-        )
-    elif card_channels is None and card.get("input_channels") not in (None, n_channels) and n_channels:
-        problems.append(f"channels: the model expects {card['input_channels']}, {source} has {n_channels}")
-    card_shape = card.get("stamp_shape")
-    if card_shape is not None and tuple(int(v) for v in card_shape) != hw:
-        problems.append(
-            f"stamp size: the model expects {card_shape[0]}x{card_shape[1]} px, "
-            f"{source} has {hw[0]}x{hw[1]} px"
-        )
-    if problems:
-        raise ModelInputMismatch(f"{name} does not fit {source}: " + "; ".join(problems))
-
-
-def scoring_prep(module: nn.Module, card: Mapping[str, Any]) -> BatchPrep:
+def scoring_prep(module: ScoringModel, card: Mapping[str, Any]) -> BatchPrep:
     """How batches are prepared for this model: the card's ``data_config`` (fill, keep_mask, preprocess),
     over the model's own ``data_config()`` when it has one (which gives the preprocessing callables a JSON
     card cannot hold; the card wins where both say something)."""
-    config: dict[str, Any] = {}
-    own = getattr(module, "data_config", None)
-    if callable(own):
-        config.update({k: v for k, v in own().items() if k in PREP_KEYS})
+    config = {k: v for k, v in prep_config(module).items() if k in PREP_KEYS}
     config.update({k: v for k, v in (card.get("data_config") or {}).items() if k in PREP_KEYS})
     return BatchPrep.from_config(config)
-
-
-def _task(card: Mapping[str, Any]) -> str:
-    task = card.get("task")
-    if task not in TASKS:
-        raise ValueError(f"model card task must be one of {TASKS}, got {task!r}")
-    return str(task)
-
-
-def _answer_description(answer: str) -> str:
-    question = next(q for q in QUESTIONS if q.name == QUESTION_OF_ANSWER[answer])
-    label = question.answer_labels[question.answers.index(answer)]
-    return (
-        f"Galaxy Zoo {answer} ({question.name} {label!r}): predicted cumulative vote fraction; "
-        f"{question.text}"
-    )
 
 
 class Scorer:
@@ -230,7 +98,7 @@ class Scorer:
 
     def __init__(
         self,
-        module: nn.Module,
+        module: ScoringModel,
         card: Mapping[str, Any],
         device: str | torch.device = "cpu",
         *,
@@ -238,7 +106,8 @@ class Scorer:
         threads: int | None = None,
     ):
         self.card = dict(card)
-        self.task = _task(self.card)
+        self.head: TaskHead = head_for(self.card)
+        self.task = self.head.task
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
         self.prep = scoring_prep(module, self.card)
@@ -248,17 +117,6 @@ class Scorer:
         self.inference_options = InferenceOptions(backend, threads)
         self.fast: FastInference | None = None  # the inference path of the last stamp shape scored
         self._fast_by_shape: dict[tuple[int, ...], FastInference] = {}
-        if self.task == "morphology" and self.output_names != list(ANSWER_COLUMNS):
-            raise ValueError(
-                f"a morphology card must list the 37 answers {ANSWER_COLUMNS[:2]}.. as output_names"
-            )
-        if self.task == "realbogus":
-            self.threshold = float(self.card.get("threshold", 0.5))
-            self.negative = str(self.card.get("bogus_class", "bogus"))
-            names = self.output_names
-            if self.negative not in names and not ("real" in names or len(names) == 1):
-                raise ValueError(f"real-bogus output_names {names} have neither {self.negative!r} nor 'real'")
-            self.others = [i for i, n in enumerate(names) if n != self.negative]
         channels, hw = self.card.get("channels"), self.card.get("stamp_shape")
         if channels and hw and len(hw) == 2:
             self.prepare((len(channels), int(hw[0]), int(hw[1])))
@@ -313,34 +171,6 @@ class Scorer:
         return out
 
     # ------------------------------------------------------------------------------------------ columns
-    def real_bogus_score(self, out: np.ndarray) -> np.ndarray:
-        """``rb`` ``(B,)`` from ``(B, K)`` probabilities: ``1 - P(bogus class)`` (the card's ``bogus_class``,
-        default ``bogus``), else ``P(real)``, else the single output."""
-        names = self.output_names
-        if self.negative in names:
-            return (1.0 - out[:, names.index(self.negative)]).astype(np.float32)
-        return out[:, names.index("real") if "real" in names else 0]
-
-    def score_columns(self, out: np.ndarray) -> dict[str, np.ndarray]:
-        """Score, label and derived columns from ``(B, K)`` model outputs (module docstring)."""
-        if self.task == "realbogus":
-            cols = {f"p_{name}": out[:, i] for i, name in enumerate(self.output_names)}
-            cols["rb"] = self.real_bogus_score(out)
-            # Above the threshold: the most probable class other than bogus ("real" for two classes).
-            others = np.asarray(self.output_names)[self.others]
-            best = (
-                others[np.argmax(out[:, self.others], axis=1)] if len(others) else np.full(len(out), "real")
-            )
-            cols["label"] = np.where(cols["rb"] >= self.threshold, best, self.negative)
-            cols["rbversion"] = np.full(len(out), self.model_version)
-            return cols
-        cols = {label: out[:, i] for i, label in enumerate(ANSWER_LABELS)}
-        cols.update({name: out[:, ANSWER_COLUMNS.index(a)] for name, a in PROBABILITY_COLUMNS.items()})
-        derived = derived_labels(out)
-        cols["label"] = derived.pop("morph_class")
-        cols.update(derived)
-        return cols
-
     def columns(self, batch: StampBatch, first_row: int = 0) -> dict[str, np.ndarray]:
         """All catalog columns of one scored batch (``first_row`` numbers the rows if ``batch.rows`` is None).
 
@@ -350,7 +180,7 @@ class Scorer:
         check_inputs(self.card, None, batch.stamps.shape[1:], "the stamps")
         b = len(batch)
         out = self.predict(batch.stamps, batch.mask)
-        scores = self.score_columns(out)
+        scores = self.head.columns(out)
         rows = batch.rows if batch.rows is not None else np.arange(first_row, first_row + b, dtype=np.int64)
         cols: dict[str, np.ndarray] = {"store_row": np.asarray(rows, np.int64)}
         reserved = {*scores, "n_masked", "flag_masked", "model_name", "model_version", "store_row"}
@@ -382,26 +212,7 @@ class Scorer:
         d["flag_masked"] = "True when the stamp has masked or NaN pixels (scored with them filled)"
         d["model_name"] = "Name of the model that produced the scores"
         d["model_version"] = "Version of the model that produced the scores"
-        if self.task == "realbogus":
-            for name in self.output_names:
-                d[f"p_{name}"] = f"Model probability that the candidate is {name}"
-            d["rb"] = (
-                f"Real-bogus score: 1 - P({self.negative}), the model probability that the candidate is not "
-                "bogus (ZTF rb convention)"
-            )
-            d["label"] = (
-                f"Predicted class: {self.negative} when rb < {self.threshold:g}, else the most probable "
-                "other class"
-            )
-            d["rbversion"] = "Version of the real-bogus model (ZTF rbversion convention)"
-            return d
-        for answer, label in zip(ANSWER_COLUMNS, ANSWER_LABELS, strict=True):
-            d[label] = _answer_description(answer)
-        for name, answer in PROBABILITY_COLUMNS.items():
-            d[name] = f"Probability of {name[2:]}: the predicted cumulative fraction {answer}"
-        d["label"] = f"Predicted morphology class: {DEFINITIONS['morph_class']}"
-        for name in BINARY_CLASSES:
-            d[name] = f"Predicted {name}: {DEFINITIONS[name]}"
+        d.update(self.head.descriptions())
         return d
 
     @property
@@ -433,13 +244,7 @@ class Scorer:
             "code_version": f"stampflow {__version__}",
             **self.inference,
         }
-        if self.task == "realbogus":
-            meta["threshold"] = self.threshold
-            meta["bogus_class"] = self.negative
-            meta["temperature"] = c.get("temperature")
-            meta["rbversion"] = self.model_version
-        else:
-            meta["derived_classes"] = dict(DEFINITIONS)
+        meta.update(self.head.meta())
         return meta
 
 
@@ -470,7 +275,7 @@ class ScoreResult:
 
 
 def score_store(
-    module: nn.Module,
+    module: ScoringModel,
     card: Mapping[str, Any],
     store: str | os.PathLike,
     out: str | os.PathLike,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from pipeline.scoring import join_parts, row_ranges, score_rows, score_store
+from pipeline.scoring import join_parts, row_ranges, score_store
 from tests.pipeline.scoring.scoring_helpers import rb_card, rb_model, write_rb_store
 
 
@@ -25,7 +25,7 @@ def test_parts_joined_equal_one_pass(tmp_path):
     parts = []
     for start, stop in row_ranges(70, 25):  # ranges that do not fall on batch edges
         part = tmp_path / f"part-{start}.parquet"
-        result = score_rows(model, card, store, part, start=start, stop=stop, batch_size=16)
+        result = score_store(model, card, store, part, start=start, stop=stop, batch_size=16)
         assert result.n_scored == stop - start
         parts.append(part)
     joined = join_parts(parts, tmp_path / "joined.parquet")
@@ -44,8 +44,8 @@ def test_parts_joined_equal_one_pass(tmp_path):
     assert len(Table.read(fits["catalog"])) == 70 and not list(tmp_path.glob(".joined*"))
 
 
-def test_score_rows_refuses_a_range_outside_the_store(tmp_path):
+def test_scoring_a_range_outside_the_store_is_refused(tmp_path):
     store = write_rb_store(tmp_path / "rb.h5", n=10)
     with pytest.raises(ValueError, match=r"rows \[5, 20\)"):
-        score_rows(rb_model(), rb_card(), store, tmp_path / "x.parquet", start=5, stop=20)
+        score_store(rb_model(), rb_card(), store, tmp_path / "x.parquet", start=5, stop=20)
     assert not (tmp_path / "x.parquet").exists()

@@ -1,0 +1,167 @@
+"""Score a pandas DataFrame of alert packets, one output row per input row: what a Spark pandas UDF gets
+(Fink's column names: ``cutoutScience``, ``cutoutTemplate``, ``cutoutDifference``; ``objectId``, ``candid``,
+a ``candidate`` (ZTF) or ``diaSource`` (Rubin) struct).
+
+Rows become :class:`pipeline.alerts.decode.Alert` records and go through the same
+:class:`pipeline.alerts.scoring.AlertScorer` as alert files; a row that cannot be scored keeps its place
+with its reason and error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_catalogs.alert_schemas import ALERT_COLUMNS, CUTOUT_FIELDS, AlertSchemaError, alert_row
+from pipeline.alerts.broker import utc_datetime
+from pipeline.alerts.cutouts import decode_cutout
+from pipeline.alerts.decode import Alert
+from pipeline.alerts.scoring import DEFAULT_BATCH_ALERTS, AlertScorer
+from pipeline.io import StampRejected
+from pipeline.scoring import Scorer
+
+
+def _cell_bytes(value: Any) -> bytes | None:
+    """Cutout bytes from a frame cell: bytes, a ``{fileName, stampData}`` struct (dict), or None."""
+    if isinstance(value, Mapping):
+        value = value.get("stampData")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value) if len(value) else None
+    if isinstance(value, np.ndarray) and value.dtype == np.uint8:
+        return value.tobytes() if value.size else None
+    return None
+
+
+def _frame_column(frame: pd.DataFrame, field: str) -> pd.Series | None:
+    for name in (field, f"{field}.stampData", f"{field}_stampData"):
+        if name in frame.columns:
+            return frame[name]
+    return None
+
+
+_RECORD_COLUMNS = (
+    "objectId",
+    "candid",
+    "schemavsn",
+    "candidate",
+    "diaSourceId",
+    "diaSource",
+    "lsst_schema_version",
+)
+
+
+def _frame_row(frame: pd.DataFrame, i: int, label: str) -> dict[str, Any]:
+    """The alert row of frame row ``i``: from its ``candidate`` (ZTF) or ``diaSource`` (Rubin) struct when the
+    frame has one, else only ``objectId``/``candid``."""
+    record = {c: frame[c].iloc[i] for c in _RECORD_COLUMNS if c in frame.columns}
+    family = next(
+        (
+            f
+            for f, key in (("ztf", "candidate"), ("rubin", "diaSource"))
+            if isinstance(record.get(key), Mapping)
+        ),
+        None,
+    )
+    if family is not None:
+        try:
+            return alert_row(record, family)
+        except AlertSchemaError as err:
+            raise StampRejected("unknown_schema", f"{label}: {err}") from err
+    row = {
+        name: {"str": "", "int": -1, "float": np.nan}[kind] for name, (kind, _, _) in ALERT_COLUMNS.items()
+    }
+    row["diff_sign"] = 0
+    for name in ("objectId", "candid"):
+        if name in record and record[name] is not None:
+            row[name] = str(record[name]) if name == "objectId" else int(record[name])
+    return row
+
+
+def _frame_alert(frame: pd.DataFrame, i: int, label: str, cutouts: list[pd.Series]) -> Alert:
+    """Frame row ``i`` as an :class:`Alert`."""
+    planes, masks = [], []
+    for field_name, column in zip(CUTOUT_FIELDS, cutouts, strict=True):
+        data = _cell_bytes(column.iloc[i])
+        if data is None:
+            raise StampRejected("no_cutouts", f"{label}: no {field_name} stamp")
+        pixels, mask = decode_cutout(data, f"{label}:{field_name}")
+        planes.append(pixels)
+        masks.append(mask)
+    if len({p.shape for p in planes}) != 1:
+        raise StampRejected(
+            "bad_dimensions", f"{label}: the cutouts differ in shape {[p.shape for p in planes]}"
+        )
+    row = _frame_row(frame, i, label)
+    row["cutout_height"], row["cutout_width"] = planes[0].shape
+    return Alert(label, row, np.stack(planes), np.stack(masks))
+
+
+def score_alert_frame(
+    frame: pd.DataFrame, scorer: Scorer, *, stamp_shape: tuple[int, int] | None = None
+) -> pd.DataFrame:
+    """Score a frame of alert packets, one output row per input row (same index), for Spark pandas UDFs.
+
+    Args:
+        frame: one row per alert with the cutouts in columns ``cutoutScience``, ``cutoutTemplate``,
+            ``cutoutDifference`` (Fink's names; also ``cutoutScience.stampData``), each cell the cutout's
+            bytes (gzipped FITS for ZTF, plain FITS for Rubin) or a struct/dict with ``stampData``.
+            ``objectId``, ``candid`` and a ``candidate`` struct (``xpos``, ``ypos``, ``isdiffpos``, ...) are
+            used where present.
+        scorer: the real-bogus model and card.
+        stamp_shape: stamp size (default the card's).
+
+    Returns:
+        A DataFrame with the frame's index: ``objectId``, ``candid``, ``rb`` (NaN when not scored),
+        ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version``, ``n_masked``, ``reason`` and
+        ``error`` ('' when scored: a row that cannot be scored is kept, with its reason).
+    """
+    alert_scorer = AlertScorer(scorer, stamp_shape)
+    missing = [f for f in CUTOUT_FIELDS if _frame_column(frame, f) is None]
+    if missing:
+        raise KeyError(f"the frame has no cutout columns {missing}; it has {list(frame.columns)}")
+    cutouts = [_frame_column(frame, f) for f in CUTOUT_FIELDS]
+    n = len(frame)
+    names = [f"p_{c}" for c in alert_scorer.class_names]
+    out = pd.DataFrame(
+        {
+            "objectId": np.full(n, "", dtype=object),
+            "candid": np.full(n, -1, np.int64),
+            "rb": np.full(n, np.nan, np.float32),
+            **{name: np.full(n, np.nan, np.float32) for name in names},
+            "label": np.full(n, "", dtype=object),
+            "classifier_name": alert_scorer.classifier_name,
+            "classifier_version": alert_scorer.classifier_version,
+            "n_masked": np.full(n, -1, np.int32),
+            "reason": np.full(n, "", dtype=object),
+            "error": np.full(n, "", dtype=object),
+        },
+        index=frame.index,
+    )
+    alerts, positions = [], []
+    for i in range(n):
+        label = f"row {i}"
+        try:
+            alert = _frame_alert(frame, i, label, cutouts)
+        except StampRejected as err:
+            out.iloc[i, out.columns.get_loc("reason")] = err.reason
+            out.iloc[i, out.columns.get_loc("error")] = str(err)
+            continue
+        alerts.append(alert)
+        positions.append(i)
+        out.iloc[i, out.columns.get_loc("objectId")] = alert.row["objectId"]
+        out.iloc[i, out.columns.get_loc("candid")] = alert.row["candid"]
+    by_label = dict(zip((a.source for a in alerts), positions, strict=True))
+    for start in range(0, len(alerts), DEFAULT_BATCH_ALERTS):
+        batch = alerts[start : start + DEFAULT_BATCH_ALERTS]
+        cols, rejects = alert_scorer.columns(batch, utc_datetime())
+        for r in rejects:
+            i = by_label[r.source]
+            out.iloc[i, out.columns.get_loc("reason")] = r.reason
+            out.iloc[i, out.columns.get_loc("error")] = r.error
+        rows = [by_label[s] for s in cols["source"]]
+        for name in ("rb", *names, "label", "n_masked"):
+            out.iloc[rows, out.columns.get_loc(name)] = cols[name]
+    return out
