@@ -56,7 +56,7 @@ def spiral_arms(
     sharpness: float = 4.0,
     inner: float = 0.5,
     outer: float | None = None,
-    centre=(0.0, 0.0),
+    centre: tuple[float, float] = (0.0, 0.0),
 ) -> galsim.GSObject | None:
     """Logarithmic spiral arms as a unit-flux ``galsim.InterpolatedImage`` (no PSF).
 
@@ -106,7 +106,9 @@ def ring(
     return _interpolated(image, step)
 
 
-def boxy_bulge(imaging: GalaxyImaging, *, radius: float, q: float, boxiness: float, pa: float):
+def boxy_bulge(
+    imaging: GalaxyImaging, *, radius: float, q: float, boxiness: float, pa: float
+) -> galsim.GSObject | None:
     """A boxy bulge: surface brightness ``exp(-(R / radius))`` with generalised-ellipse radius
     ``R = (|u|^c + |v / q|^c)^(1/c)``, ``c = boxiness`` (2 = elliptical, 3-4 = boxy); unit-flux
     ``galsim.InterpolatedImage`` (no PSF). Lengths in arcsec, ``pa`` in radians."""

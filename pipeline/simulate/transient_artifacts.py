@@ -35,7 +35,9 @@ def bleed(image: np.ndarray, saturation: float) -> np.ndarray:
     return out
 
 
-def artifact_image(kind: str, survey: SurveyModel, cond: Conditions, rng: np.random.Generator, size: int):
+def artifact_image(
+    kind: str, survey: SurveyModel, cond: Conditions, rng: np.random.Generator, size: int
+) -> tuple[np.ndarray, dict[str, float]]:
     """Unconvolved artifact (ADU) for ``cosmic_ray``, ``hot_pixel`` or ``bad_column``, and its truth.
 
     Returns:

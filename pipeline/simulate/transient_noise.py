@@ -30,7 +30,9 @@ def expected_variance(model: np.ndarray, sky: float, sigma: float, gain: float) 
     return np.maximum(model + sky, 0.0) / gain + read_var
 
 
-def add_noise(model: np.ndarray, sky: float, sigma: float, gain: float, rng: np.random.Generator):
+def add_noise(
+    model: np.ndarray, sky: float, sigma: float, gain: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``model + sky`` with Poisson noise on the electrons plus Gaussian read noise (:func:`noise_params`);
     returns (image, variance map), ADU. (numpy's Poisson sampler is used rather than ``galsim.CCDNoise``,
     which is 50x slower per pixel for these means.)"""

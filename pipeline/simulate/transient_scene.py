@@ -31,7 +31,11 @@ def moffat_psf(survey: SurveyModel, fwhm: float) -> galsim.GSObject:
 
 
 def render(
-    sources: list[Source], psf: galsim.GSObject, size: int, scale: float, shift=(0.0, 0.0)
+    sources: list[Source],
+    psf: galsim.GSObject,
+    size: int,
+    scale: float,
+    shift: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """Noiseless ``(size, size)`` float64 image (ADU) of point/extended sources seen through ``psf``.
 
