@@ -26,11 +26,33 @@ from flows.cli_common import (
     parse_stamp_size,
     run_ingest_and_report,
 )
+from flows.commands._command import add_command
 
 if TYPE_CHECKING:
     from pipeline.scoring import Scorer
 
 EXIT_BAD_MODEL = 2
+
+SCORE_HELP = "score alert packets with a real-bogus model: Parquet catalog + Avro broker records"
+SCORE_DESCRIPTION = (
+    "Decode the packets, pad CCD-edge stamps (candidate centred, padding masked), score them in "
+    "micro-batches and write OUT/scored.parquet (alert fields verbatim + rb, p_<class>, label, model "
+    "name/version), OUT/classifications.avro (one record per alert, schema "
+    "data_catalogs/schemas/stampflow.classification.avsc; --jsonl adds classifications.jsonl), "
+    "OUT/rejects.csv and OUT/summary.json. With --follow, watch the INPUT folders and score new "
+    "files as they land into OUT/batches/NNNNNN/, each file exactly once across restarts "
+    "(state in OUT/follow_state.sqlite); stop with Ctrl-C/SIGTERM (the current batch is finished)."
+)
+
+INGEST_HELP = (
+    "ingest alert packets into a stamp store (SCIENCE, TEMPLATE, DIFFERENCE; alert fields as catalog)"
+)
+INGEST_DESCRIPTION = (
+    "Read alert packets into an HDF5 stamp store (channels SCIENCE, TEMPLATE, DIFFERENCE, 63x63 by "
+    "default; CCD-edge stamps padded with the candidate centred and the padding masked; NaN and blank "
+    "pixels masked) with the alert fields (objectId, candid, ra, dec, jd, fid, magpsf, isdiffpos, "
+    "diff_sign, nbad, rb, drb, ...) as catalog, and rejects.csv. One survey per store."
+)
 
 
 # --------------------------------------------------------------------------------------------- score
@@ -131,19 +153,7 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_score_parser(sub: argparse._SubParsersAction) -> None:
-    score = sub.add_parser(
-        "score",
-        help="score alert packets with a real-bogus model: Parquet catalog + Avro broker records",
-        description=(
-            "Decode the packets, pad CCD-edge stamps (candidate centred, padding masked), score them in "
-            "micro-batches and write OUT/scored.parquet (alert fields verbatim + rb, p_<class>, label, model "
-            "name/version), OUT/classifications.avro (one record per alert, schema "
-            "data_catalogs/schemas/stampflow.classification.avsc; --jsonl adds classifications.jsonl), "
-            "OUT/rejects.csv and OUT/summary.json. With --follow, watch the INPUT folders and score new "
-            "files as they land into OUT/batches/NNNNNN/, each file exactly once across restarts "
-            "(state in OUT/follow_state.sqlite); stop with Ctrl-C/SIGTERM (the current batch is finished)."
-        ),
-    )
+    score = add_command(sub, "score", _score, help=SCORE_HELP, description=SCORE_DESCRIPTION)
     score.add_argument(
         "inputs", nargs="+", type=Path, help="Avro files and/or folders (folders with --follow)"
     )
@@ -155,7 +165,6 @@ def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     _add_workers(score)
     score.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_follow_arguments(score)
-    score.set_defaults(func=_score)
 
 
 def _add_follow_arguments(score: argparse.ArgumentParser) -> None:
@@ -181,16 +190,7 @@ def _add_follow_arguments(score: argparse.ArgumentParser) -> None:
 
 
 def _add_ingest_parser(sub: argparse._SubParsersAction) -> None:
-    ingest = sub.add_parser(
-        "ingest",
-        help="ingest alert packets into a stamp store (SCIENCE, TEMPLATE, DIFFERENCE; alert fields as catalog)",
-        description=(
-            "Read alert packets into an HDF5 stamp store (channels SCIENCE, TEMPLATE, DIFFERENCE, 63x63 by "
-            "default; CCD-edge stamps padded with the candidate centred and the padding masked; NaN and blank "
-            "pixels masked) with the alert fields (objectId, candid, ra, dec, jd, fid, magpsf, isdiffpos, "
-            "diff_sign, nbad, rb, drb, ...) as catalog, and rejects.csv. One survey per store."
-        ),
-    )
+    ingest = add_command(sub, "ingest", _ingest, help=INGEST_HELP, description=INGEST_DESCRIPTION)
     ingest.add_argument("inputs", nargs="+", type=Path, help="Avro files and/or folders")
     ingest.add_argument("--out", "-o", type=Path, required=True, help="stamp store to write")
     ingest.add_argument("--rejects", type=Path, help="rejects CSV (default: rejects.csv beside the store)")
@@ -208,7 +208,6 @@ def _add_ingest_parser(sub: argparse._SubParsersAction) -> None:
         help="smaller stamps: pad them, candidate centred, padding masked (default), or reject them",
     )
     add_runner_arguments(ingest, chunk=("--chunk-files", 1000, "files"))
-    ingest.set_defaults(func=_ingest)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

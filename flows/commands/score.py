@@ -10,17 +10,44 @@ cluster, cached on the sha256 of the checkpoint and the store; the report publis
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from flows.cli_common import add_runner_arguments, is_tty, runner_options
+from flows.cli_common import add_runner_arguments, is_tty, parse_csv_list, runner_options
+from flows.commands._command import add_command, print_result
 
 EXIT_BAD_INPUT = 2
 
+SCORE_HELP = "score a stamp store with a checkpoint into a scored catalog"
+SCORE_DESCRIPTION = (
+    "Load a checkpoint (model.ckpt with model_card.json; never runs code), check that its channels and "
+    "stamp size match the store, and score every stamp in batches (constant memory) into a catalog: "
+    "the store's ids verbatim, one score column per class or Galaxy Zoo answer, the predicted label "
+    "(real-bogus: rb, label at the card's threshold, rbversion; morphology: derived classes), a "
+    "flag for stamps with masked pixels, model name and version. Parquet (units and meta kept), or "
+    "FITS/CSV by the output suffix or --format."
+)
 
-def _csv_list(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
+REPORT_HELP = "write an evaluation report (confusion matrices, curves, gallery) of a scored catalog"
+REPORT_DESCRIPTION = (
+    "Compare a scored catalog with labels and write OUT/index.html (self-contained), metrics.json, "
+    "summary.md and PNGs: raw and row-normalised confusion matrices, ROC and precision-recall with "
+    "the operating point and the missed-real fraction at fixed false positive rates (real-bogus), "
+    "RMSE per question and derived-class confusion matrices (morphology), and a gallery of the most "
+    "confident mistakes."
+)
+
+
+def _run_flow(run: Callable[[], Any], errors: tuple[type[Exception], ...]) -> int:
+    """Run a flow and print its result as JSON; ``errors`` are bad inputs: the reason on stderr, exit 2."""
+    try:
+        result = run()
+    except errors as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return print_result(result)
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -29,8 +56,8 @@ def _score(args: argparse.Namespace) -> int:
     from pipeline.scoring import ModelInputMismatch
     from pipeline.store import StoreValidationError
 
-    try:
-        result = score_flow(
+    return _run_flow(
+        lambda: score_flow(
             model=args.model,
             store=args.store,
             out=args.out,
@@ -43,54 +70,31 @@ def _score(args: argparse.Namespace) -> int:
             backend=args.backend,
             runner=runner_options(args),
             progress=is_tty(),
-        )
-    except (CheckpointError, ModelInputMismatch, StoreValidationError, FileNotFoundError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(json.dumps(result, indent=2))
-    return 0
+        ),
+        (CheckpointError, ModelInputMismatch, StoreValidationError, FileNotFoundError, KeyError),
+    )
 
 
 def _report(args: argparse.Namespace) -> int:
     from flows.score_flow import report_flow
 
-    try:
-        summary = report_flow(
-            scored=args.scored,
-            labels=args.labels,
-            out=args.out,
-            store=args.store,
-            on=args.on,
-            n_gallery=args.gallery,
-        )
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(json.dumps(summary, indent=2))
-    return 0
+    options = {"store": args.store, "on": args.on, "n_gallery": args.gallery}
+    return _run_flow(
+        lambda: report_flow(scored=args.scored, labels=args.labels, out=args.out, **options),
+        (ValueError, KeyError, FileNotFoundError),
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``score`` and ``report`` subcommands."""
-    score = subparsers.add_parser(
-        "score",
-        help="score a stamp store with a checkpoint into a scored catalog",
-        description=(
-            "Load a checkpoint (model.ckpt with model_card.json; never runs code), check that its channels and "
-            "stamp size match the store, and score every stamp in batches (constant memory) into a catalog: "
-            "the store's ids verbatim, one score column per class or Galaxy Zoo answer, the predicted label "
-            "(real-bogus: rb, label at the card's threshold, rbversion; morphology: derived classes), a "
-            "flag for stamps with masked pixels, model name and version. Parquet (units and meta kept), or "
-            "FITS/CSV by the output suffix or --format."
-        ),
-    )
+    score = add_command(subparsers, "score", _score, help=SCORE_HELP, description=SCORE_DESCRIPTION)
     score.add_argument("--model", type=Path, required=True, help="checkpoint (model.ckpt)")
     score.add_argument("--store", type=Path, required=True, help="stamp store to score")
     score.add_argument("--out", "-o", type=Path, required=True, help="scored catalog (.parquet, .fits, .csv)")
     score.add_argument("--format", choices=["parquet", "fits", "csv"], help="output format (default: suffix)")
     score.add_argument("--batch-size", type=int, default=256, help="stamps per batch (default 256)")
     score.add_argument(
-        "--columns", type=_csv_list, help="comma-separated store catalog columns to keep (default all)"
+        "--columns", type=parse_csv_list, help="comma-separated store catalog columns to keep (default all)"
     )
     score.add_argument("--device", default="cpu", help="torch device (default cpu)")
     score.add_argument(
@@ -107,19 +111,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "PyTorch; default), onnxruntime, eager (PyTorch)",
     )
     add_runner_arguments(score, chunk=("--chunk-rows", 8192, "stamps"))
-    score.set_defaults(func=_score)
 
-    report = subparsers.add_parser(
-        "report",
-        help="write an evaluation report (confusion matrices, curves, gallery) of a scored catalog",
-        description=(
-            "Compare a scored catalog with labels and write OUT/index.html (self-contained), metrics.json, "
-            "summary.md and PNGs: raw and row-normalised confusion matrices, ROC and precision-recall with "
-            "the operating point and the missed-real fraction at fixed false positive rates (real-bogus), "
-            "RMSE per question and derived-class confusion matrices (morphology), and a gallery of the most "
-            "confident mistakes."
-        ),
-    )
+    report = add_command(subparsers, "report", _report, help=REPORT_HELP, description=REPORT_DESCRIPTION)
     report.add_argument("--scored", type=Path, required=True, help="scored catalog from stampflow score")
     report.add_argument(
         "--labels",
@@ -137,4 +130,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--on", help="id column joining a label table (default: objectId, candid, GalaxyID...)"
     )
     report.add_argument("--gallery", type=int, default=12, help="stamps in the mistakes gallery (default 12)")
-    report.set_defaults(func=_report)
