@@ -77,15 +77,9 @@ def ingest_chunk(
     the chunk's files) is there for the cache key; ``digests`` (input name -> sha256, computed once by the
     stage) give the store's ``source_sha256`` without hashing again. Returns the report and the
     fingerprints of what it wrote."""
-    report = ingest_source(
-        with_store_facts(source, stamp_shape, pixel_scale_arcsec),
-        out,
-        files=files,
-        digests=digests,
-        rejects_path=rejects,
-        compression=compression,
-        progress=progress,
-    )
+    fixed = with_store_facts(source, stamp_shape, pixel_scale_arcsec)
+    options = {"rejects_path": rejects, "compression": compression, "progress": progress}
+    report = ingest_source(fixed, out, files=files, digests=digests, **options)
     return {"report": report.to_dict(), "outputs": fingerprints([rejects, report.store])}
 
 

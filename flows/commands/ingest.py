@@ -1,5 +1,6 @@
-"""``stampflow ingest`` (FITS stamp files or folders), ``stampflow ingest-labelled`` (labelled triplets) and
-``stampflow cutout`` (image + catalog of positions).
+"""``stampflow ingest`` (FITS stamp files or folders), ``stampflow ingest-labelled`` (labelled triplets),
+``stampflow cutout`` (image + catalog of positions) and ``stampflow ingest-galaxy-zoo CATALOG IMAGES_DIR
+--format kaggle|gz2|decals`` (Galaxy Zoo labels + images).
 
 Each writes a stamp store and ``rejects.csv`` beside it, prints ``inputs / ingested / rejected`` and exits
 non-zero only when nothing could be ingested (1), an input cannot be used at all (1) or the output cannot
@@ -15,7 +16,9 @@ only what cannot be derived: option spellings, the command's texts, which errors
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,58 +52,58 @@ def run_ingest_flow(source, args: argparse.Namespace, chunked: bool = False):
     return IngestReport(**report)
 
 
-def register_ingest_command(
-    subparsers: argparse._SubParsersAction,
-    name: str,
-    kind: str,
-    *,
-    help: str,
-    description: str,
-    flags: Mapping[str, str] | None = None,
-    extra: Mapping[str, Mapping[str, Any]] | None = None,
-    input_errors: Callable[[], tuple[type[BaseException], ...]] = tuple,
-    chunked: bool = False,
-    default_out: Path | None = None,
-) -> argparse.ArgumentParser:
-    """Add a subcommand that ingests a source of ``kind`` through the ingest flow: its source options from
-    the model (``flags``, ``extra``: see :func:`flows.cli_common.add_model_arguments`), the output options,
-    and with ``chunked`` the runner options and ``--chunk-files``. ``input_errors`` (called when the
-    command runs, so that their modules load late) are the errors that mean an input cannot be used."""
-    from pipeline.ingest import SOURCES
+@dataclass(frozen=True)
+class IngestCommand:
+    """A subcommand that ingests one source kind through the ingest flow (what cannot be derived from the
+    source's model: the texts, option spellings and argparse extras, which errors mean a bad input)."""
 
-    model = SOURCES[kind]
-    parser = subparsers.add_parser(name, help=help, description=description)
+    name: str
+    kind: str
+    help: str
+    description: str
+    flags: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``module:Name`` of the errors that mean an input cannot be used (exit 1), imported when run.
+    input_errors: tuple[str, ...] = ()
+    #: Many files in chunks of ``--chunk-files``, on threads or Dask (the runner options).
+    chunked: bool = False
+    default_out: Path | None = None
+    #: Source fields without an option (the library and Prefect set them).
+    no_option: tuple[str, ...] = ()
 
-    def run(args: argparse.Namespace) -> int:
+    def register(self, subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        """Add the subcommand: source options from the model, then the output (and runner) options."""
+        from pipeline.ingest import SOURCES
+
+        model = SOURCES[self.kind]
+        parser = subparsers.add_parser(self.name, help=self.help, description=self.description)
+        skip = ("kind", *self.no_option)
+        add_model_arguments(parser, model, flags=self.flags, extra=self.extra, skip=skip)
+        add_output_arguments(parser, default_out=self.default_out)
+        if self.chunked:
+            add_runner_arguments(parser, chunk=("--chunk-files", 1000, "files"))
+        parser.set_defaults(func=self.run)
+        return parser
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Build the source from the options, run the flow, print the report; the exit code."""
+        from pipeline.ingest import SOURCES
+
         def work():
-            return run_ingest_flow(model_from_args(model, args), args, chunked=chunked)
+            source = model_from_args(SOURCES[self.kind], args)
+            return run_ingest_flow(source, args, chunked=self.chunked)
 
-        return run_ingest_and_report(work, args.json, input_errors=input_errors())
-
-    add_model_arguments(parser, model, flags=flags, extra=extra, skip=("kind", *_NO_OPTION.get(kind, ())))
-    add_output_arguments(parser, default_out=default_out)
-    if chunked:
-        add_runner_arguments(parser, chunk=("--chunk-files", 1000, "files"))
-    parser.set_defaults(func=run)
-    return parser
+        errors = tuple(getattr(importlib.import_module(m), n) for m, n in map(_split, self.input_errors))
+        return run_ingest_and_report(work, args.json, input_errors=errors)
 
 
-#: Source fields that have no command-line option (the library and Prefect set them).
-_NO_OPTION = {"labelled": ("catalog_columns",)}
+def _split(name: str) -> tuple[str, str]:
+    module, _, attr = name.partition(":")
+    return module, attr
 
 
-def _bad_cutout_input() -> tuple[type[BaseException], ...]:
-    from pydantic import ValidationError
-
-    from pipeline.io import StampRejected
-
-    return (StampRejected, ValidationError, ValueError, FileNotFoundError)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``ingest``, ``ingest-labelled`` and ``cutout`` subcommands."""
-    register_ingest_command(
-        subparsers,
+COMMANDS = (
+    IngestCommand(
         "ingest",
         "fits",
         help="ingest FITS stamp files or folders into a stamp store",
@@ -112,9 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         flags={**SIZE_FLAGS, "pixel_scale_arcsec": "--pixel-scale"},
         chunked=True,
-    )
-    register_ingest_command(
-        subparsers,
+    ),
+    IngestCommand(
         "ingest-labelled",
         "labelled",
         help="ingest labelled FITS triplets (FITS files + labels.csv) into a training store",
@@ -124,10 +126,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(column id plus integer label columns, e.g. real) into a stamp store with /labels/<name>. "
             "Files without a label row and label rows without a file are rejected; inputs = ingested + rejected."
         ),
-        input_errors=lambda: (ValueError, FileNotFoundError),
-    )
-    register_ingest_command(
-        subparsers,
+        input_errors=("builtins:ValueError", "builtins:FileNotFoundError"),
+        no_option=("catalog_columns",),
+    ),
+    IngestCommand(
         "cutout",
         "cutouts",
         help="cut stamps from a large FITS image at catalog positions",
@@ -138,5 +140,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "positions outside the image, or sky positions without a WCS, are rejected."
         ),
         flags={"size": "--size"},
-        input_errors=_bad_cutout_input,
-    )
+        input_errors=(
+            "pipeline.io:StampRejected",
+            "pydantic:ValidationError",
+            "builtins:ValueError",
+            "builtins:FileNotFoundError",
+        ),
+    ),
+    IngestCommand(
+        "ingest-galaxy-zoo",
+        "galaxy_zoo",
+        help="ingest Galaxy Zoo labels (Kaggle, GZ2, GZ DECaLS) and their images into a stamp store",
+        description=(
+            "Read a Galaxy Zoo label catalog (CSV, Parquet or FITS table) in the Kaggle "
+            "training_solutions_rev1 form, the GZ2 (Willett+2013 / Hart+2016) form or the GZ DECaLS "
+            "(Walmsley+2022) volunteer form; validate every row against the decision tree; join each row to "
+            "its image (JPEG, PNG or FITS) by a file column or as IMAGES_DIR/{id}.jpg|.png|.fits[.gz]; write "
+            "an HDF5 stamp store with the labels in /labels/gz_answers (Kaggle 37 cumulative fractions; "
+            "/labels/gz_decals_fractions for DECaLS) and rejects.csv beside it. Bad rows and missing or "
+            "unreadable images are rejected by galaxy id; the run goes on. Prints inputs = ingested + rejected."
+        ),
+        flags=SIZE_FLAGS,
+        # GZ2's estimates (DECaLS has the first and the last)
+        extra={"estimate": {"choices": ["fraction", "weighted", "debiased"]}},
+        input_errors=("data_catalogs.galaxy_zoo_formats:CatalogError", "builtins:FileNotFoundError"),
+        default_out=Path("stamps.h5"),
+    ),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``ingest``, ``ingest-labelled``, ``cutout`` and ``ingest-galaxy-zoo`` subcommands."""
+    for command in COMMANDS:
+        command.register(subparsers)

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from data_catalogs.alert_schemas import ALERT_COLUMNS, CHANNELS, PIXEL_SCALE_ARCSEC
-from pipeline.alerts import Alert, AlertDecoder, conform, expand_alert_inputs
+from pipeline.alerts import Alert, AlertDecoder, conform, is_alert_name
 from pipeline.alerts.decode import DecodedFile
 from pipeline.ingest.inputs import check_name
 from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan, rejected
 from pipeline.ingest.registry import ingest_with
-from pipeline.ingest.sources import AlertSource
 from pipeline.io import StampRejected
 from pipeline.store import IngestReport, StoreBuilder
 
@@ -36,15 +34,11 @@ class AlertReader(SourceReader):
 
     progress = ("ingest alerts", "file")
     chunked = True
+    wanted = staticmethod(is_alert_name)  # hidden and temporary names are skipped
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.survey: str | None = None  # the first packet's; the store holds that survey only
-
-    @classmethod
-    def input_files(cls, source: AlertSource) -> list[Path]:
-        """The alert files of the source's files and folders (hidden and temporary names skipped)."""
-        return expand_alert_inputs(source.inputs)
 
     def open(self) -> StorePlan:
         source = self.source

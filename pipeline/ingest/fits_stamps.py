@@ -16,7 +16,6 @@ from typing import Any
 from pipeline.ingest.inputs import InputFiles, expand_paths
 from pipeline.ingest.reader import Item, SourceReader, Stamp, StorePlan, rejected
 from pipeline.ingest.registry import ingest_with
-from pipeline.ingest.sources import FitsSource
 from pipeline.io import (
     FitsStamp,
     StampRejected,
@@ -62,11 +61,7 @@ class FitsReader(SourceReader):
     progress = ("ingest FITS", "file")
     chunked = True
     sources_are_files = True
-
-    @classmethod
-    def input_files(cls, source: FitsSource) -> list[Path]:
-        """The FITS files of the source's files and folders (:func:`expand_inputs`)."""
-        return expand_inputs(source.inputs)
+    wanted = staticmethod(is_fits_name)
 
     def open(self) -> StorePlan:
         source = self.source

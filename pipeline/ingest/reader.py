@@ -10,14 +10,14 @@ progress, the commit) is the driver's.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
-from pipeline.ingest.inputs import InputFiles, input_name
+from pipeline.ingest.inputs import InputFiles, expand_paths, input_name
 from pipeline.io import StampRejected
 from pipeline.store import StoreBuilder
 
@@ -138,10 +138,14 @@ class SourceReader:
         self.inputs = InputFiles(digests)
         self.files = [Path(f) for f in files] if files is not None else self.input_files(source)
 
+    #: Chunked kinds: which files of a folder are inputs (given the path relative to the folder).
+    wanted: ClassVar[Callable[[Path], bool] | None] = None
+
     @classmethod
     def input_files(cls, source: Any) -> list[Path]:
-        """The files of a chunked source, in reading order (none for the other kinds)."""
-        return []
+        """The files of a chunked source (its ``inputs`` expanded, :func:`~pipeline.ingest.inputs.expand_paths`
+        keeping the :attr:`wanted` ones), in reading order; none for the other kinds."""
+        return expand_paths(source.inputs, cls.wanted) if cls.chunked else []
 
     def __len__(self) -> int:
         return len(self.files)

@@ -28,6 +28,7 @@ from models.train_options import add_train_arguments
 from pipeline.ingest import ingest_alerts, ingest_fits
 from pipeline.store import open_store
 from tests.conftest import ZTF_TRIPLETS
+from tests.pipeline.store.test_merge import triplet_folder
 
 ZTF_EXTENSIONS = ["SCIENCE", "TEMPLATE", "DIFFERENCE"]
 
@@ -72,11 +73,7 @@ def test_ingest_task_unit(tmp_path):
 
 
 def test_chunked_fits_ingest_equals_one_pass_and_a_changed_output_is_recomputed(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for path in sorted(ZTF_TRIPLETS.glob("*.fits.gz"))[:12]:
-        shutil.copy(path, folder)
-    (folder / "bad.fits").write_bytes(b"SIMPLE  =   garbage")
+    folder = triplet_folder(tmp_path / "in", 12, "bad.fits")
     # no stamp size given: the first chunk fixes it (63x63); CCD-edge stamps later are padded
     source = FitsSource(inputs=[folder], extensions=ZTF_EXTENSIONS, size_policy="pad")
     out = tmp_path / "run" / "stamps.h5"
@@ -156,3 +153,24 @@ def test_the_night_placeholder():
     assert resolve_night(None, "Pacific/Kiritimati") == today
     source = with_night(FitsSource(inputs=[Path("/data/{night}/a"), Path("/b")]), "2026-03-02")
     assert source.inputs == [Path("/data/2026-03-02/a"), Path("/b")]
+
+
+def test_unreadable_and_non_utf8_inputs_are_rejects_in_the_chunked_flow(tmp_path):
+    from tests.pipeline.ingest.test_driver import _folder_with_bad_inputs
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    expected = _folder_with_bad_inputs(folder)
+    out = tmp_path / "run" / "stamps.h5"
+    try:
+        report = ingest_flow(source=FitsSource(inputs=[folder]), out=out, chunk_files=2)
+        again = ingest_flow(source=FitsSource(inputs=[folder]), out=out, chunk_files=2)
+    finally:
+        (folder / "locked.fits").chmod(0o644)
+    assert report["n_inputs"] == 6 == report["n_ingested"] + report["n_rejected"]
+    assert report["n_rejected"] == len(expected) and again["n_ingested"] == report["n_ingested"]
+    rejects = pd.read_csv(report["rejects"])
+    assert {Path(s).name: r for s, r in zip(rejects["source"], rejects["reason"], strict=True)} == expected
+    manifest = json.loads((out.parent / "manifest.json").read_text())["stages"]["ingest"]
+    assert set(manifest["tasks"]) == {"Cached"}  # the rerun does no work twice
+    assert len(manifest["inputs"]) == 6

@@ -4,6 +4,7 @@ catalog, labels, source_sha256, rejects in order), and parts that do not fit rej
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,12 +14,17 @@ from pipeline.store import StampStoreWriter, merge_stores, open_store, sha256_fi
 from tests.conftest import ZTF_TRIPLETS
 
 
-def test_merged_parts_equal_one_pass(tmp_path):
-    folder = tmp_path / "in"
+def triplet_folder(folder: Path, n: int, broken: str) -> Path:
+    """``folder`` (created) with the first ``n`` shipped ZTF triplets and a broken FITS file ``broken``."""
     folder.mkdir()
-    for path in sorted(ZTF_TRIPLETS.glob("*.fits.gz"))[:9]:
+    for path in sorted(ZTF_TRIPLETS.glob("*.fits.gz"))[:n]:
         shutil.copy(path, folder)
-    (folder / "zz_broken.fits").write_bytes(b"SIMPLE  =   garbage")
+    (folder / broken).write_bytes(b"SIMPLE  =   garbage")
+    return folder
+
+
+def test_merged_parts_equal_one_pass(tmp_path):
+    folder = triplet_folder(tmp_path / "in", 9, "zz_broken.fits")
     options = {
         "extensions": ["SCIENCE", "TEMPLATE", "DIFFERENCE"],
         "stamp_shape": (63, 63),
