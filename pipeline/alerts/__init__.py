@@ -7,6 +7,8 @@ broker output.
 - :mod:`pipeline.alerts.stamps`: a triplet brought to the model's stamp size.
 - :mod:`pipeline.alerts.scoring`: alert files, or the new files of followed folders, scored straight to a
   catalog and broker records.
+- :mod:`pipeline.alerts.outputs`: the output folder of a scoring run (catalog, broker records, rejects,
+  summary), committed on success.
 - :mod:`pipeline.alerts.frames`: a pandas DataFrame of packets scored row by row (Spark pandas UDFs).
 - :mod:`pipeline.alerts.follow`: a folder followed as files land, each file processed exactly once.
 - :mod:`pipeline.alerts.broker`: one classification record per alert (Avro with the published schema, JSON).
@@ -30,6 +32,8 @@ _EXPORTS = {
     "is_alert_name": "decode",
     "read_alerts": "decode",
     "score_alert_frame": "frames",
+    "AlertOutputs": "outputs",
+    "AlertScoreReport": "outputs",
     "FollowSettings": "follow",
     "FollowState": "follow",
     "STATE_NAME": "follow",

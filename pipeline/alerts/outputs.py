@@ -1,0 +1,157 @@
+"""The output folder of one alert scoring run (or one follow batch), written as alerts are scored:
+
+- ``scored.parquet``: one row per scored alert (:class:`pipeline.alerts.scoring.AlertScorer` columns); units,
+  descriptions and the model's meta kept (:mod:`pipeline.io.catalogs`);
+- ``classifications.avro`` (and ``classifications.jsonl`` on request): one broker record per alert
+  (:mod:`pipeline.alerts.broker`);
+- ``rejects.csv``: packets that could not be scored, with their reason;
+- ``summary.json``: counts (``n_inputs = n_scored + n_rejected``), reasons, model, timings
+  (:class:`AlertScoreReport`).
+
+:class:`AlertOutputs` commits on success (``with AlertOutputs(...) as outputs:``): each file appears under
+its final name only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.alerts.broker import BrokerWriter, utc_datetime
+from pipeline.alerts.decode import Alert, Reject
+from pipeline.io import CommitOnSuccess, ParquetTableWriter, RejectLog, write_text
+
+if TYPE_CHECKING:
+    from pipeline.alerts.scoring import AlertScorer
+
+SCORED_NAME = "scored.parquet"
+REJECTS_NAME = "rejects.csv"
+SUMMARY_NAME = "summary.json"
+
+
+@dataclass
+class AlertScoreReport:
+    """What a scoring run (or one follow batch) did. ``n_inputs == n_scored + n_rejected`` always."""
+
+    folder: str
+    n_inputs: int = 0
+    n_scored: int = 0
+    n_rejected: int = 0
+    n_files: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    model_name: str = ""
+    model_version: str = ""
+    outputs: list[str] = field(default_factory=list)
+    decode_seconds: float = 0.0
+    score_seconds: float = 0.0
+    seconds: float = 0.0
+    alerts_per_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for logs and the console."""
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.reject_reasons.items())) or "none"
+        return (
+            f"inputs={self.n_inputs} scored={self.n_scored} rejected={self.n_rejected} (reasons: {reasons}) "
+            f"model={self.model_name} {self.model_version} out={self.folder} in {self.seconds:.2f}s "
+            f"({self.alerts_per_s:.0f} alerts/s)"
+        )
+
+
+class AlertOutputs(CommitOnSuccess):
+    """The output folder of one run or batch: ``scored.parquet``, ``classifications.avro`` (+ ``.jsonl``),
+    ``rejects.csv``, ``summary.json``; each file appears under its final name only when complete.
+
+    Args:
+        folder: where to write (created).
+        alert_scorer: the scorer (units, descriptions, meta, broker fields).
+        jsonl: also write ``classifications.jsonl``.
+        meta: extra table meta for the Parquet catalog.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        alert_scorer: AlertScorer,
+        *,
+        jsonl: bool = False,
+        meta: Mapping[str, Any] | None = None,
+    ):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.alert_scorer = alert_scorer
+        self.rejects = RejectLog()
+        self.report = AlertScoreReport(
+            str(self.folder),
+            model_name=alert_scorer.classifier_name,
+            model_version=alert_scorer.classifier_version,
+        )
+        table_meta = {**alert_scorer.scorer.meta, "input": "alert packets", **(meta or {})}
+        self._parquet = ParquetTableWriter(
+            self.folder / SCORED_NAME, alert_scorer.units, alert_scorer.descriptions, table_meta
+        )
+        self._broker = BrokerWriter(
+            self.folder,
+            jsonl=jsonl,
+            metadata={
+                "classifier_name": alert_scorer.classifier_name,
+                "classifier_version": alert_scorer.classifier_version,
+            },
+        )
+        self._t0 = time.perf_counter()
+
+    def reject(self, rejects: Iterable[Reject]) -> None:
+        """Record packets that are not scored."""
+        for r in rejects:
+            self.rejects.add(r.source, r.reason, r.error)
+            self.report.n_rejected += 1
+            self.report.n_inputs += 1
+
+    def score(self, alerts: Sequence[Alert]) -> None:
+        """Score one micro-batch of alerts and append it to every output."""
+        if not alerts:
+            return
+        t0 = time.perf_counter()
+        scored_at = utc_datetime()
+        cols, rejects = self.alert_scorer.columns(alerts, scored_at)
+        self.reject(rejects)
+        n = len(cols["candid"])
+        if n:
+            self._parquet.write(cols)
+            self._broker.write(self.alert_scorer.records(cols, scored_at))
+        self.report.n_scored += n
+        self.report.n_inputs += n
+        self.report.score_seconds += time.perf_counter() - t0
+
+    def close(self) -> AlertScoreReport:
+        """Finish every file (an empty catalog when nothing was scored) and write ``summary.json``."""
+        if self._parquet.n_rows == 0:  # the Parquet writer needs one chunk, even an empty one
+            empty, _ = self.alert_scorer.columns([], utc_datetime())
+            self._parquet.write(empty)
+        outputs = [
+            self._parquet.close(),
+            *self._broker.close(),
+            self.rejects.write(self.folder / REJECTS_NAME),
+        ]
+        report = self.report
+        report.reject_reasons = self.rejects.counts()
+        report.seconds = round(time.perf_counter() - self._t0, 4)
+        report.alerts_per_s = round(report.n_inputs / report.seconds, 1) if report.seconds > 0 else 0.0
+        report.decode_seconds = round(report.decode_seconds, 4)
+        report.score_seconds = round(report.score_seconds, 4)
+        report.outputs = [str(p) for p in (*outputs, self.folder / SUMMARY_NAME)]
+        summary = self.folder / SUMMARY_NAME
+        write_text(summary, json.dumps(report.to_dict(), indent=2) + "\n")
+        return report
+
+    def abort(self) -> None:
+        """Drop every partial file (final names untouched)."""
+        self._parquet.abort()
+        self._broker.abort()
