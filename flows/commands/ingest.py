@@ -32,6 +32,7 @@ from flows.cli_common import (
     run_ingest_and_report,
     runner_options,
 )
+from flows.commands._command import add_command
 
 
 def run_ingest_flow(source, args: argparse.Namespace, chunked: bool = False):
@@ -76,13 +77,12 @@ class IngestCommand:
         from pipeline.ingest import SOURCES
 
         model = SOURCES[self.kind]
-        parser = subparsers.add_parser(self.name, help=self.help, description=self.description)
+        parser = add_command(subparsers, self.name, self.run, help=self.help, description=self.description)
         skip = ("kind", *self.no_option)
         add_model_arguments(parser, model, flags=self.flags, extra=self.extra, skip=skip)
         add_output_arguments(parser, default_out=self.default_out)
         if self.chunked:
             add_runner_arguments(parser, chunk=("--chunk-files", 1000, "files"))
-        parser.set_defaults(func=self.run)
         return parser
 
     def run(self, args: argparse.Namespace) -> int:

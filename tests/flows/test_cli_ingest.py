@@ -99,8 +99,8 @@ def test_sigkill_mid_ingest_never_leaves_a_half_store(tmp_path):
         (folder / f"s{i:05d}.fits").write_bytes(data)
     out = tmp_path / "run" / "stamps.h5"
     code = (
-        "import sys; from pipeline.ingest.fits_stamps import ingest_fits; "
-        f"ingest_fits([{str(folder)!r}], {str(out)!r}, compression='gzip', chunk_rows=16)"
+        "from pipeline.ingest import FitsSource, ingest_source; "
+        f"ingest_source(FitsSource(inputs=[{str(folder)!r}]), {str(out)!r}, compression='gzip', chunk_rows=16)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     partial = None
@@ -122,9 +122,9 @@ def test_sigkill_mid_ingest_never_leaves_a_half_store(tmp_path):
     else:
         assert partial.exists()  # the half-written file stays under its hidden temporary name
     # a rerun completes, and clears the dead writer's partial file
-    from pipeline.ingest import ingest_fits
+    from pipeline.ingest import FitsSource, ingest_source
 
-    report = ingest_fits([folder], out)
+    report = ingest_source(FitsSource(inputs=[folder]), out)
     assert report.n_ingested == 4000
     assert not list(out.parent.glob(".stamps.h5.partial-*"))
     with open_store(out) as store:

@@ -25,7 +25,7 @@ from flows.params import AlertSource, FitsSource, TrainParams
 from flows.serve import DeploymentSpec, load_specs, to_deployment
 from flows.train_flow import last_json_object, train_command
 from models.train_options import add_train_arguments
-from pipeline.ingest import ingest_alerts, ingest_fits
+from pipeline.ingest import ingest_source
 from pipeline.store import open_store
 from tests.conftest import ZTF_TRIPLETS
 from tests.pipeline.store.test_merge import triplet_folder
@@ -78,7 +78,7 @@ def test_chunked_fits_ingest_equals_one_pass_and_a_changed_output_is_recomputed(
     source = FitsSource(inputs=[folder], extensions=ZTF_EXTENSIONS, size_policy="pad")
     out = tmp_path / "run" / "stamps.h5"
     report = ingest_flow(source=source, out=out, chunk_files=4)
-    one = ingest_fits([folder], tmp_path / "one" / "stamps.h5", extensions=ZTF_EXTENSIONS, size_policy="pad")
+    one = ingest_source(source, tmp_path / "one" / "stamps.h5")
     assert (report["n_inputs"], report["n_ingested"], report["n_rejected"]) == (13, 12, 1)
     _same_stores(out, one.store)
     pd.testing.assert_frame_equal(pd.read_csv(report["rejects"]), pd.read_csv(one.rejects))
@@ -99,7 +99,7 @@ def test_alert_packets_are_ingested_in_chunks(tmp_path, ztf_alert_paths):
     report = ingest_flow(
         source=AlertSource(inputs=[folder]), out=tmp_path / "run" / "stamps.h5", chunk_files=3
     )
-    one = ingest_alerts([folder], tmp_path / "one" / "stamps.h5")
+    one = ingest_source(AlertSource(inputs=[folder]), tmp_path / "one" / "stamps.h5")
     assert report["n_inputs"] == one.n_inputs == report["n_ingested"] + report["n_rejected"]
     assert report["n_ingested"] == one.n_ingested > 0
     with open_store(report["store"]) as a, open_store(one.store) as b:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from data_catalogs.alert_schemas import ALERT_COLUMNS
-from pipeline.ingest import ingest_alerts
+from pipeline.ingest import AlertSource, ingest_source
 from pipeline.store import open_store
 from tests.conftest import ZTF_ALERTS
 from tests.pipeline.alerts.alert_helpers import manifest, rubin_sample_files
@@ -23,7 +23,7 @@ def _rejects(path):
 
 def test_ingest_real_ztf_sets(tmp_path):
     sets = [ZTF_ALERTS / "A_ztf-avro-alert", ZTF_ALERTS / "C_fink-broker_local_2020-01-01"]
-    report = ingest_alerts(sets, tmp_path / "stamps.h5")
+    report = ingest_source(AlertSource(inputs=sets), tmp_path / "stamps.h5")
     rows = {r["file"].split("/", 1)[1]: r for r in manifest() if r["set"].startswith(("A_", "C_"))}
     assert report.n_inputs == report.n_ingested == len(rows) == 66 and report.n_rejected == 0
     with open_store(tmp_path / "stamps.h5") as store:
@@ -45,14 +45,16 @@ def test_ingest_real_ztf_sets(tmp_path):
 
 
 def test_rubin_store_and_one_survey_per_store(tmp_path):
-    report = ingest_alerts(rubin_sample_files(), tmp_path / "rubin.h5", stamp_shape=(71, 71))
+    report = ingest_source(
+        AlertSource(inputs=rubin_sample_files(), stamp_shape=(71, 71)), tmp_path / "rubin.h5"
+    )
     assert report.n_ingested == 10 and report.n_rejected == 0
     with open_store(tmp_path / "rubin.h5") as store:
         assert store.pixel_scale_arcsec == pytest.approx(0.2) and store.stamp_shape == (71, 71)
         assert set(store.catalog()["survey"]) == {"rubin"}
 
     mixed = [ZTF_ALERTS / manifest()[0]["file"], *rubin_sample_files()[:3]]
-    report = ingest_alerts(mixed, tmp_path / "mixed.h5")
+    report = ingest_source(AlertSource(inputs=mixed), tmp_path / "mixed.h5")
     assert (report.n_inputs, report.n_ingested, report.reject_reasons) == (4, 1, {"wrong_survey": 3})
 
 
@@ -66,7 +68,8 @@ def test_bad_files_are_rejected_and_the_rest_ingested(tmp_path):
     data = good[0].read_bytes()
     (folder / "half.avro").write_bytes(data[: len(data) // 2])
     (folder / ".hidden.avro").write_bytes(data)  # hidden: being written elsewhere, never read
-    report = ingest_alerts([folder, tmp_path / "missing.avro"], tmp_path / "stamps.h5", workers=1)
+    source = AlertSource(inputs=[folder, tmp_path / "missing.avro"], workers=1)
+    report = ingest_source(source, tmp_path / "stamps.h5")
     assert report.n_inputs == report.n_ingested + report.n_rejected == 7
     assert report.n_ingested == 4
     assert report.reject_reasons == {"not_avro": 1, "truncated_avro": 1, "unreadable": 1}
@@ -77,5 +80,5 @@ def test_bad_files_are_rejected_and_the_rest_ingested(tmp_path):
 def test_size_policy_reject_keeps_edge_stamps_out(tmp_path):
     edge = [ZTF_ALERTS / r["file"] for r in manifest() if r["shape_sci"] != "63x63"]
     full = [ZTF_ALERTS / r["file"] for r in manifest()[:2]]
-    report = ingest_alerts([*full, *edge], tmp_path / "s.h5", size_policy="reject")
+    report = ingest_source(AlertSource(inputs=[*full, *edge], size_policy="reject"), tmp_path / "s.h5")
     assert report.n_ingested == 2 and report.reject_reasons == {"wrong_shape": len(edge)}

@@ -133,3 +133,21 @@ def test_a_digest_handed_over_is_the_one_the_store_records(tmp_path):
     report = ingest_source(source, tmp_path / "s.h5", files=paths, digests=digests)
     with open_store(report.store) as store:
         assert store.attrs["source_sha256"] == combined_sha256(["a" * 64, sha256_file(paths[1])])
+
+
+def test_the_keyword_functions_split_source_fields_from_driver_options(tmp_path):
+    from pipeline.ingest import ingest_alerts, ingest_cutouts, ingest_fits
+
+    path = write_fits(tmp_path / "img.fits", np.arange(400, dtype=np.float32).reshape(20, 20))
+    table = pd.DataFrame({"x": [10, 3], "y": [10, 4]})
+    cut = ingest_cutouts(
+        path, table, tmp_path / "c.h5", size=5, x_col="x", y_col="y", rejects_path=tmp_path / "c.csv"
+    )
+    assert cut.n_ingested == 2 and cut.rejects == str(tmp_path / "c.csv")
+    fits_report = ingest_fits([path], tmp_path / "f.h5", stamp_shape=(20, 20), compression="gzip")
+    assert fits_report.n_ingested == 1
+    alerts = ingest_alerts(
+        [ZTF_ALERTS / manifest()[0]["file"]], tmp_path / "a.h5", stamp_shape=None, chunk_rows=1
+    )
+    with open_store(alerts.store) as store:
+        assert store.stamp_shape == tuple(int(v) for v in manifest()[0]["shape_sci"].split("x"))

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from pipeline.ingest import ingest_fits
+from pipeline.ingest import FitsSource, ingest_source
 from pipeline.store import open_store
 from tests.conftest import ZTF_TRIPLETS, write_fits, write_mef
 
@@ -41,7 +41,8 @@ def test_folder_with_every_bad_input_goes_on(tmp_path):
         # "a_" sorts first: when no --stamp-size is given, the first readable stamp sets the store shape
         write_fits(folder / f"a_good{i}.fits", GOOD + i, OBJECT=f"gal{i}", RA=10.0 + i, DEC=-5.0)
     expected = _bad_inputs(folder)
-    report = ingest_fits([folder, tmp_path / "missing.fits"], tmp_path / "out" / "stamps.h5")
+    source = FitsSource(inputs=[folder, tmp_path / "missing.fits"])
+    report = ingest_source(source, tmp_path / "out" / "stamps.h5")
     assert report.n_inputs == 12 and report.n_ingested == 5 and report.n_rejected == 7
     rejects = pd.read_csv(tmp_path / "out" / "rejects.csv")
     got = {p.split("/")[-1]: r for p, r in zip(rejects["source"], rejects["reason"], strict=True)}
@@ -61,7 +62,8 @@ def test_pad_policy_pads_smaller_and_still_rejects_bigger(tmp_path):
     write_fits(folder / "a.fits", GOOD)
     write_fits(folder / "b_small.fits", GOOD[:, :6, :5])
     write_fits(folder / "c_big.fits", np.ones((3, 10, 10), np.float32))
-    report = ingest_fits([folder], tmp_path / "s.h5", size_policy="pad", stamp_shape=(8, 8))
+    source = FitsSource(inputs=[folder], size_policy="pad", stamp_shape=(8, 8))
+    report = ingest_source(source, tmp_path / "s.h5")
     assert (report.n_ingested, report.n_rejected) == (2, 1)
     assert report.reject_reasons == {"wrong_shape": 1}
     with open_store(tmp_path / "s.h5") as store:
@@ -75,7 +77,8 @@ def test_multi_extension_channel_names_must_match(tmp_path):
     planes = {"SCIENCE": GOOD[0], "TEMPLATE": GOOD[1]}
     write_mef(tmp_path / "a.fits", planes)
     write_mef(tmp_path / "b.fits", {"SCIENCE": GOOD[0], "DIFFERENCE": GOOD[1]})
-    report = ingest_fits([tmp_path / "a.fits", tmp_path / "b.fits"], tmp_path / "s.h5")
+    source = FitsSource(inputs=[tmp_path / "a.fits", tmp_path / "b.fits"])
+    report = ingest_source(source, tmp_path / "s.h5")
     assert report.n_ingested == 1 and report.reject_reasons == {"wrong_channels": 1}
 
 
@@ -85,11 +88,12 @@ def test_real_ztf_triplets_with_edge_stamps_padded(tmp_path):
     folder.mkdir()
     for name in names:
         shutil.copy(ZTF_TRIPLETS / f"{name}.fits.gz", folder)
-    rejected = ingest_fits([folder], tmp_path / "r.h5", stamp_shape=(63, 63))
+    rejected = ingest_source(FitsSource(inputs=[folder], stamp_shape=(63, 63)), tmp_path / "r.h5")
     assert rejected.n_ingested == 2 and rejected.reject_reasons == {"wrong_shape": 2}
-    report = ingest_fits(
-        [folder], tmp_path / "p.h5", stamp_shape=(63, 63), size_policy="pad", header_keys=["CANDID", "RB"]
+    source = FitsSource(
+        inputs=[folder], stamp_shape=(63, 63), size_policy="pad", header_keys=["CANDID", "RB"]
     )
+    report = ingest_source(source, tmp_path / "p.h5")
     assert report.n_ingested == 4 and report.n_rejected == 0
     with open_store(tmp_path / "p.h5") as store:
         cat = store.catalog()

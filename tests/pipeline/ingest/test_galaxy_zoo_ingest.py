@@ -14,7 +14,7 @@ from PIL import Image
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS
 from data_catalogs.galaxy_zoo_formats import GZ2_ANSWER_STEMS, CatalogError
 from flows.cli import main
-from pipeline.ingest import ingest_galaxy_zoo
+from pipeline.ingest import GalaxyZooSource, ingest_source
 from pipeline.io import StampRejected, read_image
 from pipeline.store import open_store
 
@@ -77,7 +77,7 @@ def test_image_io_reads_jpeg_png_and_rejects_garbage(tmp_path):
 
 def test_kaggle_ingest_keeps_the_good_and_rejects_the_rest_by_id(tmp_path, kaggle_images):
     out = tmp_path / "run" / "stamps.h5"
-    report = ingest_galaxy_zoo(KAGGLE, kaggle_images, out, format="kaggle")
+    report = ingest_source(GalaxyZooSource(catalog=KAGGLE, images_dir=kaggle_images, format="kaggle"), out)
     assert (report.n_inputs, report.n_ingested, report.n_rejected) == (6, 4, 2)
     assert report.reject_reasons == {"missing_image": 1, "truncated_image": 1}
     rejects = read_rejects(out.with_name("rejects.csv"))
@@ -115,7 +115,7 @@ def test_label_rejects_and_image_rejects_add_up(tmp_path, kaggle_images):
     path = tmp_path / "labels.parquet"
     df.to_parquet(path)
     write_jpeg(kaggle_images / "100123.jpg", 9, size=SIZE + 2)  # .jpg is found before .png: wrong size
-    report = ingest_galaxy_zoo(path, kaggle_images, tmp_path / "stamps.h5")
+    report = ingest_source(GalaxyZooSource(catalog=path, images_dir=kaggle_images), tmp_path / "stamps.h5")
     rejects = {r["source"]: r["reason"] for r in read_rejects(tmp_path / "rejects.csv")}
     assert rejects == {
         "100008": "tree_violation",
@@ -142,7 +142,8 @@ def test_gz2_ingest_from_fits_cubes_with_votes(tmp_path):
         for k, band in enumerate("gri", start=1):
             hdu.header[f"CHNAME{k}"] = band
         hdu.writeto(folder / f"{gid}.fits.gz" if i == 2 else folder / f"{gid}.fits")
-    report = ingest_galaxy_zoo(GZ2, folder, tmp_path / "gz2.h5", format="gz2", estimate="weighted")
+    source = GalaxyZooSource(catalog=GZ2, images_dir=folder, format="gz2", estimate="weighted")
+    report = ingest_source(source, tmp_path / "gz2.h5")
     assert (report.n_ingested, report.n_rejected) == (3, 1)
     assert read_rejects(tmp_path / "rejects.csv")[0]["source"] == str(df["dr7objid"][1])
     with open_store(tmp_path / "gz2.h5") as store:
@@ -167,7 +168,9 @@ def test_decals_ingest_by_file_column(tmp_path):
         Image.fromarray(rgb(20 + i)).save(folder / rel)
     path = tmp_path / "decals.csv"
     df.to_csv(path, index=False)
-    report = ingest_galaxy_zoo(path, folder, tmp_path / "decals.h5", format="decals")
+    report = ingest_source(
+        GalaxyZooSource(catalog=path, images_dir=folder, format="decals"), tmp_path / "decals.h5"
+    )
     assert (report.n_ingested, report.n_rejected) == (3, 1)
     (reject,) = read_rejects(tmp_path / "rejects.csv")
     assert reject["source"] == df["iauname"][3] and reject["reason"] == "missing_image"
@@ -182,7 +185,7 @@ def test_unusable_catalog_raises_and_writes_one_reject(tmp_path, kaggle_images):
     path = tmp_path / "short.csv"
     pd.read_csv(KAGGLE).drop(columns=["Class5.4"]).to_csv(path, index=False)
     with pytest.raises(CatalogError, match=r"short\.csv: 1 Kaggle answer column\(s\) missing: Class5\.4"):
-        ingest_galaxy_zoo(path, kaggle_images, tmp_path / "stamps.h5")
+        ingest_source(GalaxyZooSource(catalog=path, images_dir=kaggle_images), tmp_path / "stamps.h5")
     (row,) = read_rejects(tmp_path / "rejects.csv")
     assert row["source"] == str(path) and row["reason"] == "missing_columns"
     assert not (tmp_path / "stamps.h5").exists()

@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from pipeline.ingest import ingest_cutouts
+from pipeline.ingest import CutoutReader, CutoutSource, ingest, ingest_source
 from pipeline.io import StampRejected, cut_stamp, pixel_positions, read_fits_image
 from pipeline.store import open_store
 
@@ -73,7 +73,8 @@ def test_ingest_cutouts_counts_add_up(tmp_path):
         {"objectId": ["a", "b", "c", "far", "nan"], "ra": ra, "dec": dec, "mag": [18, 19, 20, 21, 22]}
     )
     catalog.to_csv(tmp_path / "cat.csv", index=False)
-    report = ingest_cutouts(path, tmp_path / "cat.csv", tmp_path / "run" / "stamps.h5", size=15)
+    source = CutoutSource(image=path, catalog=tmp_path / "cat.csv", size=15)
+    report = ingest_source(source, tmp_path / "run" / "stamps.h5")
     assert (report.n_inputs, report.n_ingested, report.n_rejected) == (5, 3, 2)
     assert report.reject_reasons == {"outside_image": 1, "bad_position": 1}
     rejects = pd.read_csv(tmp_path / "run" / "rejects.csv")
@@ -86,16 +87,23 @@ def test_ingest_cutouts_counts_add_up(tmp_path):
         assert store.pixel_scale_arcsec == pytest.approx(1.0)
 
 
+def in_memory(tmp_path, **options) -> CutoutSource:
+    """A cutout source on ``nowcs.fits`` whose catalog is a DataFrame handed to the reader."""
+    return CutoutSource(image=tmp_path / "nowcs.fits", catalog="<DataFrame>", **options)
+
+
 def test_ingest_cutouts_pixel_positions_and_missing_columns(tmp_path):
     fits.PrimaryHDU(np.arange(400, dtype=np.float32).reshape(20, 20)).writeto(tmp_path / "nowcs.fits")
     cat = pd.DataFrame({"x": [10, 3], "y": [10, 4]})
-    report = ingest_cutouts(tmp_path / "nowcs.fits", cat, tmp_path / "p.h5", size=5, x_col="x", y_col="y")
+    report = ingest(
+        CutoutReader(in_memory(tmp_path, size=5, x_col="x", y_col="y"), table=cat), tmp_path / "p.h5"
+    )
     assert report.n_ingested == 2
     with open_store(tmp_path / "p.h5") as store:
         assert store.stamps()[1, 0, 2, 2] == 4 * 20 + 3
-    sky = ingest_cutouts(
-        tmp_path / "nowcs.fits", pd.DataFrame({"ra": [1.0], "dec": [2.0]}), tmp_path / "s.h5", size=5
-    )
+    sky_table = pd.DataFrame({"ra": [1.0], "dec": [2.0]})
+    sky = ingest(CutoutReader(in_memory(tmp_path, size=5), table=sky_table), tmp_path / "s.h5")
     assert sky.n_ingested == 0 and sky.reject_reasons == {"no_wcs": 1} and sky.store is None
     with pytest.raises(ValueError, match="lacks position columns"):
-        ingest_cutouts(tmp_path / "nowcs.fits", pd.DataFrame({"r": [1.0]}), tmp_path / "q.h5", size=5)
+        reader = CutoutReader(in_memory(tmp_path, size=5), table=pd.DataFrame({"r": [1.0]}))
+        ingest(reader, tmp_path / "q.h5")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.ingest import expand_inputs, ingest_fits
+from pipeline.ingest import FitsReader, FitsSource, ingest_source
 from pipeline.store import StampStoreWriter, merge_stores, open_store, sha256_file
 from tests.conftest import ZTF_TRIPLETS
 
@@ -25,17 +25,18 @@ def triplet_folder(folder: Path, n: int, broken: str) -> Path:
 
 def test_merged_parts_equal_one_pass(tmp_path):
     folder = triplet_folder(tmp_path / "in", 9, "zz_broken.fits")
-    options = {
-        "extensions": ["SCIENCE", "TEMPLATE", "DIFFERENCE"],
-        "stamp_shape": (63, 63),
-        "size_policy": "pad",
-    }
-    one = ingest_fits([folder], tmp_path / "one" / "stamps.h5", **options)
-    files = expand_inputs([folder])
+    source = FitsSource(
+        inputs=[folder],
+        extensions=["SCIENCE", "TEMPLATE", "DIFFERENCE"],
+        stamp_shape=(63, 63),
+        size_policy="pad",
+    )
+    one = ingest_source(source, tmp_path / "one" / "stamps.h5")
+    files = FitsReader.input_files(source)
     parts, rejects = [], []
     for i in range(0, len(files), 4):
         part, part_rejects = tmp_path / "parts" / f"p{i}.h5", tmp_path / "parts" / f"r{i}.csv"
-        report = ingest_fits(files[i : i + 4], part, rejects_path=part_rejects, **options)
+        report = ingest_source(source, part, files=files[i : i + 4], rejects_path=part_rejects)
         parts.append(report.store)
         rejects.append(report.rejects)
     digests = {str(f): sha256_file(f) for f in files}
