@@ -1,7 +1,9 @@
 """The ingest flow: FITS stamps, alert packets, labelled triplets, image cutouts or Galaxy Zoo catalogs
 into one stamp store and ``rejects.csv`` (docs/design.md, "Flows").
 
-Many-file sources (``fits``, ``alerts``) are ingested in chunks of ``chunk_files`` files, one task per
+Every source goes through the reader of its kind (:mod:`pipeline.ingest.registry`, no dispatch here), and
+its input files are found once and hashed once by the stage: those digests key the cache, split the chunks
+and become the store's ``source_sha256``. Many-file (chunked) sources (``fits``, ``alerts``) are ingested in chunks of ``chunk_files`` files, one task per
 chunk, each cached on its files' sha256 (a rerun redoes only the chunks whose files changed); with more
 than one chunk the part stores are merged in input order through the StoreBuilder
 (:func:`pipeline.store.merge.merge_stores`), so the result is what one pass over all files gives. When no

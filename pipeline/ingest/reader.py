@@ -127,6 +127,8 @@ class SourceReader:
     progress: ClassVar[tuple[str, str]]
     chunked: ClassVar[bool] = False
     sources_are_files: ClassVar[bool] = False
+    #: Chunked kinds: which files of a folder are inputs (given the path relative to the folder).
+    wanted: ClassVar[Callable[[Path], bool] | None] = None
 
     def __init__(
         self,
@@ -137,9 +139,6 @@ class SourceReader:
         self.source = source
         self.inputs = InputFiles(digests)
         self.files = [Path(f) for f in files] if files is not None else self.input_files(source)
-
-    #: Chunked kinds: which files of a folder are inputs (given the path relative to the folder).
-    wanted: ClassVar[Callable[[Path], bool] | None] = None
 
     @classmethod
     def input_files(cls, source: Any) -> list[Path]:
