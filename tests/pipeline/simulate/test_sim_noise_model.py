@@ -6,17 +6,15 @@ import numpy as np
 import pytest
 from astropy.stats import mad_std
 
-from pipeline.simulate.noise_model import (
+from pipeline.simulate.transients import (
+    HSM_FWHM_PER_MOFFAT3_FWHM,
+    SURVEYS,
+    ZTF_EXPOSURES,
     central_fwhm,
     exposure_conditions,
     lag1_correlation,
     measure_triplets,
     sample_triplet_paths,
-)
-from pipeline.simulate.transients import (
-    HSM_FWHM_PER_MOFFAT3_FWHM,
-    SURVEYS,
-    ZTF_EXPOSURES,
     simulate_triplet,
 )
 

@@ -1,4 +1,4 @@
-"""Physics and determinism of the simulated real/bogus triplets (pipeline.simulate.transients)."""
+"""Physics and determinism of the simulated real/bogus triplets (pipeline.simulate.transients.dataset)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ import pytest
 from scipy import ndimage
 
 from pipeline.io import header_pixel_scale, read_stamp
-from pipeline.simulate.transients import (
-    KINDS,
-    REAL_KINDS,
-    SURVEYS,
-    simulate_transients,
-    simulate_triplet,
-)
+from pipeline.simulate.transients import KINDS, REAL_KINDS, SURVEYS, simulate_transients, simulate_triplet
 
 
 def _unit_psf(truth: dict, survey: str, size: int) -> np.ndarray:

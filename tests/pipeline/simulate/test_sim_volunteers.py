@@ -11,7 +11,7 @@ from data_catalogs.galaxy_zoo import (
     QUESTIONS,
     tree_violations,
 )
-from pipeline.simulate.volunteers import (
+from pipeline.simulate.galaxies import (
     GZ2_ANSWER_NAMES,
     confusion,
     gz2_table,

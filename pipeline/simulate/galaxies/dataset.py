@@ -1,6 +1,6 @@
 """Simulated multi-band galaxy stamps with known morphology and simulated Galaxy Zoo votes.
 
-Each galaxy is a sum of GalSim profiles with their own colours (:mod:`pipeline.simulate.galaxy_models`:
+Each galaxy is a sum of GalSim profiles with their own colours (:mod:`pipeline.simulate.galaxies.profiles`:
 ellipticals, disks with bulges, spiral arms, bars and rings, edge-on disks with rounded, boxy or no bulge
 and dust lanes, mergers, irregulars, lenses, stars and artifacts), convolved with a Kolmogorov PSF per band
 (g, r, i) and drawn with sky + Poisson + read noise, then sky-subtracted (ADU).
@@ -11,7 +11,7 @@ without resampling (and the 45x45 px parts cover the galaxy body). At 0.396"/px 
 half-light radii of 1-5" (the largest ellipticals are cut at their outskirts, as in survey cutouts) and
 small enough that the small CNN trains on CPU (3x69x69 floats = 57 kB per galaxy).
 
-Volunteers (:mod:`pipeline.simulate.volunteers`) then classify each galaxy from its truth, with confusion
+Volunteers (:mod:`pipeline.simulate.galaxies.volunteers`) then classify each galaxy from its truth, with confusion
 growing for small and faint galaxies (``snr_r`` inside the half-light radius, ``resolution`` = half-light
 radius / PSF FWHM in r).
 
@@ -38,29 +38,15 @@ from astropy.io import fits
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS
 from pipeline import __version__
 from pipeline.cpus import usable_cpus
-from pipeline.simulate.galaxy_models import MORPHOLOGY_MIX, Component, GalaxyImaging, sample_galaxy
-from pipeline.simulate.runner import object_rngs, run_chunks, write_fits
-from pipeline.simulate.volunteers import (
+from pipeline.simulate.galaxies.profiles import Component, GalaxyImaging, sample_galaxy
+from pipeline.simulate.galaxies.volunteers import (
     confusion,
     gz2_table,
     kaggle_table,
     simulate_votes,
     votes_table,
 )
-
-__all__ = [
-    "BANDS",
-    "MORPHOLOGY_MIX",
-    "Component",
-    "GalaxyImaging",
-    "SimulatedGalaxy",
-    "galaxy_hdulist",
-    "render_galaxy",
-    "sample_galaxy",
-    "simulate_galaxies",
-    "simulate_galaxy",
-    "write_jpeg",
-]
+from pipeline.simulate.runner import object_rngs, run_chunks, write_fits
 
 BANDS = ("g", "r", "i")
 FIRST_GALAXY_ID = 100000

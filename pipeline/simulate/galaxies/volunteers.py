@@ -191,7 +191,7 @@ def ideal_answers(truth: Mapping[str, Any]) -> np.ndarray:
     """Conditional answer shares of an attentive volunteer seeing the galaxy perfectly.
 
     Args:
-        truth: generating parameters of one galaxy (see :mod:`pipeline.simulate.galaxies`): ``type`` and,
+        truth: generating parameters of one galaxy (see :mod:`pipeline.simulate.galaxies.dataset`): ``type`` and,
             where they apply, ``bulge_to_total``, ``inclination`` (deg), ``apparent_q``, ``arms``, ``pitch``
             (deg), ``arm_strength``, ``bar``, ``bar_strength``, ``bulge_shape``, ``odd_feature``.
 

@@ -1,5 +1,5 @@
 """Galaxy features GalSim has no profile for, drawn on a grid: logarithmic spiral arms (:func:`spiral_arms`),
-rings and arcs (:func:`ring`) and boxy bulges (:func:`boxy_bulge`) (:mod:`pipeline.simulate.galaxy_models`).
+rings and arcs (:func:`ring`) and boxy bulges (:func:`boxy_bulge`) (:mod:`pipeline.simulate.galaxies.profiles`).
 
 Each is computed on the stamp's grid oversampled 2x, in the plane of the disk (inclination and position angle
 in radians, lengths in arcsec), and returned as a unit-flux ``galsim.InterpolatedImage`` without PSF, or
@@ -14,7 +14,7 @@ import galsim
 import numpy as np
 
 if TYPE_CHECKING:
-    from pipeline.simulate.galaxy_models import GalaxyImaging
+    from pipeline.simulate.galaxies.profiles import GalaxyImaging
 
 
 def _grid(imaging: GalaxyImaging, oversample: int = 2) -> tuple[np.ndarray, np.ndarray, float]:

@@ -9,11 +9,11 @@ science PSF plus the template's own noise convolved with the Gaussian matching k
 the difference over the square root of its per-pixel variance. Stamps are centred on the candidate.
 
 This module writes the simulated sets (:func:`simulate_transients`: FITS files, ``labels.csv``); one
-candidate is assembled in :mod:`pipeline.simulate.transient_triplet` (:func:`simulate_triplet`) from its
-sources (:mod:`pipeline.simulate.transient_scene`), artefacts (:mod:`pipeline.simulate.transient_artifacts`)
-and noise, subtraction and S/N (:mod:`pipeline.simulate.transient_noise`).
+candidate is assembled in :mod:`pipeline.simulate.transients.triplet` (:func:`simulate_triplet`) from its
+sources (:mod:`pipeline.simulate.transients.scene`), artefacts (:mod:`pipeline.simulate.transients.artifacts`)
+and noise, subtraction and S/N (:mod:`pipeline.simulate.transients.noise`).
 
-Surveys (:data:`SURVEYS`, :mod:`pipeline.simulate.transient_surveys`): ``hits`` (4x21x21 at 0.263"/px,
+Surveys (:data:`SURVEYS`, :mod:`pipeline.simulate.transients.surveys`): ``hits`` (4x21x21 at 0.263"/px,
 TEMPLATE/SCIENCE/DIFFERENCE/SNR, DECam-like) and ``ztf`` (3x63x63 at 1.01"/px, SCIENCE/TEMPLATE/DIFFERENCE,
 noise, background and PSF measured on the shipped real ZTF triplets).
 
@@ -60,36 +60,12 @@ from astropy.io import fits
 from pipeline import __version__
 from pipeline.cpus import usable_cpus
 from pipeline.simulate.runner import run_chunks, write_fits
-from pipeline.simulate.transient_surveys import (
-    BOGUS_KINDS,
-    DEFAULT_MIX,
-    HSM_FWHM_PER_MOFFAT3_FWHM,
-    KINDS,
+from pipeline.simulate.transients.surveys import (
     REAL_KINDS,
     SURVEYS,
-    ZTF_EXPOSURES,
-    Conditions,
     SurveyModel,
 )
-from pipeline.simulate.transient_triplet import Triplet, simulate_triplet
-
-__all__ = [
-    "BOGUS_KINDS",
-    "DEFAULT_MIX",
-    "HSM_FWHM_PER_MOFFAT3_FWHM",
-    "KINDS",
-    "LABEL_COLUMNS",
-    "REAL_KINDS",
-    "SURVEYS",
-    "ZTF_EXPOSURES",
-    "Conditions",
-    "SurveyModel",
-    "Triplet",
-    "candidate_id",
-    "simulate_transients",
-    "simulate_triplet",
-    "triplet_hdulist",
-]
+from pipeline.simulate.transients.triplet import Triplet, simulate_triplet
 
 
 def candidate_id(survey: SurveyModel | str, index: int) -> str:

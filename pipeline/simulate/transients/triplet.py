@@ -1,7 +1,7 @@
 """One simulated real/bogus candidate: :func:`simulate_triplet` assembles its scene, exposures and truth.
 
 The physics (what each class looks like, how the difference is made) is described in
-:mod:`pipeline.simulate.transients`. Steps, in the order they draw from the candidate's random stream: the
+:mod:`pipeline.simulate.transients.dataset`. Steps, in the order they draw from the candidate's random stream: the
 class and the observing conditions; the field stars; the class's sources or artefact (:func:`_real_source`,
 :func:`_detector_artifact`, :func:`_static_star`); the template and science noise (:func:`_expose`). Stamps
 are ``(size, size)`` float32 ADU (SNR: dimensionless); the variance is ``(size, size)`` float64 ADU^2.
@@ -16,8 +16,8 @@ import galsim
 import numpy as np
 
 from pipeline.simulate.runner import object_rngs
-from pipeline.simulate.transient_artifacts import artifact_image, bleed
-from pipeline.simulate.transient_noise import (
+from pipeline.simulate.transients.artifacts import artifact_image, bleed
+from pipeline.simulate.transients.noise import (
     add_noise,
     expected_variance,
     flux_for_snr,
@@ -28,8 +28,15 @@ from pipeline.simulate.transient_noise import (
     smooth,
     snr_map,
 )
-from pipeline.simulate.transient_scene import Source, field_stars, moffat_psf, random_offset, render, unit_psf
-from pipeline.simulate.transient_surveys import (
+from pipeline.simulate.transients.scene import (
+    Source,
+    field_stars,
+    moffat_psf,
+    random_offset,
+    render,
+    unit_psf,
+)
+from pipeline.simulate.transients.surveys import (
     FWHM_PER_SIGMA,
     KINDS,
     REAL_KINDS,

@@ -1,4 +1,4 @@
-"""Noise, image subtraction and matched-filter S/N of the simulated triplets (:mod:`pipeline.simulate.transients`).
+"""Noise, image subtraction and matched-filter S/N of the simulated triplets (:mod:`pipeline.simulate.transients.dataset`).
 
 Images are ``(H, W)`` float64 in ADU, variances in ADU^2; ``sky`` is the sky level (ADU), ``sigma`` the
 background noise (ADU) and ``gain`` the detector gain (e-/ADU). The template is matched to the science PSF by
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage, signal
 
-from pipeline.simulate.transient_surveys import FWHM_PER_SIGMA, Conditions, SurveyModel
+from pipeline.simulate.transients.surveys import FWHM_PER_SIGMA, Conditions, SurveyModel
 
 
 def noise_params(sky: float, sigma: float, gain: float) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 """Measure noise, background and PSF width of real difference-imaging triplets.
 
-The transient simulator (:mod:`pipeline.simulate.transients`) takes its ZTF-like observing conditions from
+The transient simulator (:mod:`pipeline.simulate.transients.dataset`) takes its ZTF-like observing conditions from
 these measurements of the 97 real ZTF triplets shipped in ``data_catalogs/samples/ztf_triplets`` (gzipped
 multi-extension FITS, SCIENCE/TEMPLATE/DIFFERENCE, pixel values in DN). NaN pixels and the blank sentinel
 -3.4028235e38 are masked (:func:`pipeline.io.fits.read_stamp`) before anything is measured.
@@ -30,7 +30,7 @@ FWHM has median 2.3", 10-90 % 2.1" .. 4.4" (one night of the samples, set B, had
 most of the bright central sources above). So a ZTF-like difference stamp has nearly white noise at the level
 of the science stamp (the coadded template adds < 5 % in quadrature), zero background, and point sources of
 FWHM ~2-2.5". The test suite re-measures these numbers (``test_sim_noise_model.py``), checks that the
-simulator's :data:`pipeline.simulate.transient_surveys.ZTF_EXPOSURES` are these measurements, and that
+simulator's :data:`pipeline.simulate.transients.surveys.ZTF_EXPOSURES` are these measurements, and that
 simulated ZTF-like stamps have the real robust sigma within a factor 1.5.
 """
 

@@ -1,4 +1,4 @@
-"""The sources of a simulated real/bogus candidate and how they are drawn (:mod:`pipeline.simulate.transients`).
+"""The sources of a simulated real/bogus candidate and how they are drawn (:mod:`pipeline.simulate.transients.dataset`).
 
 A :class:`Source` is a point source or a GalSim profile with a flux (ADU) and an offset (px from the stamp
 centre); :func:`render` draws a list of them through a Moffat PSF (:func:`moffat_psf`, FWHM in arcsec) into a
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import galsim
 import numpy as np
 
-from pipeline.simulate.transient_surveys import FWHM_PER_SIGMA, Conditions, SurveyModel
+from pipeline.simulate.transients.surveys import FWHM_PER_SIGMA, Conditions, SurveyModel
 
 
 @dataclass

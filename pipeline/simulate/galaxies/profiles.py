@@ -1,7 +1,7 @@
 """GalSim models of galaxies for the simulator: the imaging set-up (:class:`GalaxyImaging`), the colour
 components a galaxy is made of (:class:`Component`) and the morphology sampler (:func:`sample_galaxy`).
-Spiral arms, rings and boxy bulges (drawn on a grid) are in :mod:`pipeline.simulate.galaxy_features`;
-rendering, noise, votes and files live in :mod:`pipeline.simulate.galaxies`.
+Spiral arms, rings and boxy bulges (drawn on a grid) are in :mod:`pipeline.simulate.galaxies.features`;
+rendering, noise, votes and files live in :mod:`pipeline.simulate.galaxies.dataset`.
 
 Each galaxy is a sum of GalSim profiles, each with its own colour, convolved with a Kolmogorov PSF per band
 (g, r, i) and drawn with sky + Poisson + read noise, then sky-subtracted (ADU):
@@ -36,8 +36,8 @@ from typing import Any
 import galsim
 import numpy as np
 
-from pipeline.simulate.galaxy_features import boxy_bulge, ring, spiral_arms
-from pipeline.simulate.volunteers import WINDINGS
+from pipeline.simulate.galaxies.features import boxy_bulge, ring, spiral_arms
+from pipeline.simulate.galaxies.volunteers import WINDINGS
 
 #: Default morphology mix (fractions sum to 1).
 MORPHOLOGY_MIX: dict[str, float] = {

@@ -1,4 +1,4 @@
-"""Detector artefacts of the simulated bogus candidates (:mod:`pipeline.simulate.transients`).
+"""Detector artefacts of the simulated bogus candidates (:mod:`pipeline.simulate.transients.dataset`).
 
 :func:`artifact_image` draws an unconvolved cosmic ray, hot pixel or bad column as a ``(size, size)``
 float64 image in ADU; :func:`bleed` saturates an image and spills the excess charge along its columns.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import galsim
 import numpy as np
 
-from pipeline.simulate.transient_scene import random_offset
-from pipeline.simulate.transient_surveys import Conditions, SurveyModel
+from pipeline.simulate.transients.scene import random_offset
+from pipeline.simulate.transients.surveys import Conditions, SurveyModel
 
 
 def bleed(image: np.ndarray, saturation: float) -> np.ndarray:

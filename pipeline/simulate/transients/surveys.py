@@ -5,7 +5,7 @@ Surveys (:data:`SURVEYS`):
 - ``ztf``: 63x63 px at 1.01"/px, extensions SCIENCE, TEMPLATE, DIFFERENCE (the order of real ZTF alerts),
   Moffat beta=3 PSF, gain 6.2 e-/DN, saturation 50000 DN. Observing conditions are drawn from
   :data:`ZTF_EXPOSURES`, the per-exposure medians measured on the 97 real triplets shipped in
-  ``data_catalogs/samples/ztf_triplets`` (:mod:`pipeline.simulate.noise_model`), weighted by their number of
+  ``data_catalogs/samples/ztf_triplets`` (:mod:`pipeline.simulate.transients.measured`), weighted by their number of
   triplets and jittered by 3 %: science sky 14-280 DN; science noise (mad_std) 4.5-15.4 DN, median 13.7 DN
   (bimodal: nights at ~4.6 and ~15 DN); template noise 0.1-2.9 DN (a coadd, 1-40 % of the science noise);
   difference noise = science noise within a few per cent and zero background; PSF FWHM 2.0-4.5" (HSM
@@ -58,7 +58,7 @@ DEFAULT_MIX: dict[str, float] = {
 }
 
 #: Per-exposure conditions measured on the shipped real ZTF triplets
-#: (:func:`pipeline.simulate.noise_model.exposure_conditions`): pid, triplets, science sky (DN), science
+#: (:func:`pipeline.simulate.transients.measured.exposure_conditions`): pid, triplets, science sky (DN), science
 #: sigma (DN), template sky (DN), template sigma (DN), science FWHM (arcsec, HSM Gaussian-equivalent).
 ZTF_EXPOSURES: tuple[tuple[int, int, float, float, float, float, float], ...] = (
     (396522680015, 5, 279.7, 12.48, 301.0, 2.225, 2.02),
