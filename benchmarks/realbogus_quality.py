@@ -1,7 +1,7 @@
 """Real-bogus quality: Deep-HiTS CNN against a random forest on simulated HiTS-like triplets, and the ``ztf``
 preset, trained on simulated ZTF-like triplets only, on real ZTF alerts.
 
-1. **HiTS**: simulate ``--n-hits`` (20,000) HiTS-like triplets (:mod:`pipeline.simulate.transients`, seeded),
+1. **HiTS**: simulate ``--n-hits`` (20,000) HiTS-like triplets (:mod:`pipeline.simulate.transients.dataset`, seeded),
    ingest them with their labels (:func:`pipeline.ingest.labelled_triplets.ingest_labelled_triplets`), train the
    ``hits`` preset with :func:`models.train.train_model` for at most ``--minutes`` (10) of fitting, on a
    70/10/20 split by object (test >= 4,000). Prints the test accuracy, FPR, FNR (at 0.5), ROC AUC, the

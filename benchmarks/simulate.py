@@ -87,8 +87,7 @@ def run(
     if noise_check:
         from astropy.stats import mad_std
 
-        from pipeline.simulate.noise_model import measure_triplets
-        from pipeline.simulate.transients import simulate_triplet
+        from pipeline.simulate.transients import measure_triplets, simulate_triplet
 
         real = measure_triplets()
         sims = [simulate_triplet("ztf", seed, i) for i in range(300)]

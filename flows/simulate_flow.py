@@ -34,7 +34,7 @@ def _where(params: SimulateParams, start: float) -> dict[str, Any]:
 
 
 def simulate_galaxies_into(params: SimulateParams, start: float, **common: Any) -> tuple[dict, list[str]]:
-    """Galaxies with simulated votes (:func:`pipeline.simulate.galaxies.simulate_galaxies`); returns the
+    """Galaxies with simulated votes (:func:`pipeline.simulate.galaxies.dataset.simulate_galaxies`); returns the
     summary (``galaxies``, ``out``, ``seconds`` since ``start``, ``types``) and the tables written."""
     from pipeline.simulate.galaxies import GalaxyImaging, simulate_galaxies
 
@@ -50,7 +50,7 @@ def simulate_galaxies_into(params: SimulateParams, start: float, **common: Any) 
 
 
 def simulate_transients_into(params: SimulateParams, start: float, **common: Any) -> tuple[dict, list[str]]:
-    """Real/bogus triplets (:func:`pipeline.simulate.transients.simulate_transients`); returns the summary
+    """Real/bogus triplets (:func:`pipeline.simulate.transients.dataset.simulate_transients`); returns the summary
     (``triplets``, ``survey``, ``out``, ``seconds`` since ``start``, ``real``, ``kinds``) and the tables
     written."""
     from pipeline.simulate.transients import simulate_transients

@@ -1,7 +1,7 @@
 """Reader of a folder of labelled FITS triplets (FITS files plus ``labels.csv``),
 :class:`~pipeline.ingest.sources.LabelledSource`: a stamp store with labels.
 
-The layout is the one ``stampflow simulate transients`` writes (:mod:`pipeline.simulate.transients`) and
+The layout is the one ``stampflow simulate transients`` writes (:mod:`pipeline.simulate.transients.dataset`) and
 the one a user can give for their own labelled HiTS or ZTF candidates:
 
 - one multi-extension FITS file per candidate, ``<id>.fits.gz`` or ``<id>.fits``, with one image extension

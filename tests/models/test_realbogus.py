@@ -1,7 +1,7 @@
 """Deep-HiTS real-bogus model: architecture, rotation invariance, calibration, threshold, training (the metrics
 and temperature scaling: tests/models/test_realbogus_metrics.py).
 
-Training tests run real Lightning fits on a tiny simulated HiTS-like set (:mod:`pipeline.simulate.transients`
+Training tests run real Lightning fits on a tiny simulated HiTS-like set (:mod:`pipeline.simulate.transients.dataset`
 through :func:`pipeline.ingest.labelled_triplets.ingest_labelled_triplets`).
 """
 
