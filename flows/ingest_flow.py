@@ -24,7 +24,6 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import TaskRunner
 
-from flows.artifacts import publish_summary
 from flows.caching import (
     IO_RETRIES,
     cached,
@@ -36,11 +35,11 @@ from flows.caching import (
 )
 from flows.params import Compression, IngestSource
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
+from flows.stages import StageRecorder
 from pipeline.ingest import ingest_source, input_name, reader_class
 from pipeline.runs import (
     MANIFEST_NAME,
     file_record,
-    record_stage,
     stage_record,
     summary_markdown,
     summary_rows,
@@ -295,13 +294,10 @@ def ingest_flow(
         "chunk_files": chunk_files,
         "runner": runner.model_dump(mode="json"),
     }
-    record_stage(
-        manifest or Path(out).with_name(MANIFEST_NAME),
-        "ingest",
-        ingest_manifest_record(stage, config, started),
-    )
+    recorder = StageRecorder(manifest or Path(out).with_name(MANIFEST_NAME))
+    recorder.write("ingest", ingest_manifest_record(stage, config, started))
     rows = summary_rows(ingest=report.to_dict())
-    publish_summary(
+    recorder.publish(
         "ingest", summary_markdown(f"ingest into {out}", rows), rows, description=report.summary()
     )
     return report.to_dict()

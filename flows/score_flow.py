@@ -23,12 +23,11 @@ from prefect.task_runners import TaskRunner
 from flows.artifacts import publish_summary
 from flows.caching import IO_RETRIES, cached, file_digests, fingerprints, state_dir
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
+from flows.stages import StageRecorder
 from pipeline.runs import (
     MANIFEST_NAME,
     file_record,
     headline_metrics,
-    record_stage,
-    stage_record,
     utc_timestamp,
 )
 
@@ -294,18 +293,15 @@ def score_flow(
         "backend": backend,
         "runner": runner.model_dump(mode="json"),
     }
-    record = stage_record(
+    StageRecorder(manifest or Path(out).with_name(MANIFEST_NAME)).record(
+        "score",
+        stage,
         config=config,
-        inputs=stage.inputs,
         outputs={"catalog": stage.result["catalog"]},
         started=started,
-        seconds=stage.seconds,
-        timings_s={"score": stage.seconds},
-        tasks=stage.tasks,
         model_version=stage.result["model_version"],
         n_scored=stage.result["n_scored"],
     )
-    record_stage(manifest or Path(out).with_name(MANIFEST_NAME), "score", record)
     return stage.result
 
 
@@ -329,7 +325,8 @@ def report_flow(
     started = utc_timestamp()
     with make_task_runner(RunnerOptions()) as task_runner:
         stage = report_stage(task_runner, scored, labels, out, store=store, on=on, n_gallery=n_gallery)
-    publish_report(stage.result)
+    recorder = StageRecorder(manifest or Path(out).parent / MANIFEST_NAME)
+    recorder.publish_report(stage.result, key="report")
     config = {
         "scored": scored,
         "labels": labels,
@@ -338,15 +335,12 @@ def report_flow(
         "on": on,
         "n_gallery": n_gallery,
     }
-    record = stage_record(
+    recorder.record(
+        "report",
+        stage,
         config=config,
-        inputs=stage.inputs,
         outputs={"report": stage.result["result"]["index_html"]},
         started=started,
-        seconds=stage.seconds,
-        timings_s={"report": stage.seconds},
-        tasks=stage.tasks,
         headline=dict(stage.result["headline"]),
     )
-    record_stage(manifest or Path(out).parent / MANIFEST_NAME, "report", record)
     return stage.result["result"]

@@ -201,9 +201,10 @@ def train_model(
         stores: stamp stores with the task's label (``/labels/gz_answers`` or ``/labels/real``).
         out_dir: folder for ``model.ckpt``, ``model_card.json``, ``splits.csv`` and Lightning logs.
         preset: the model preset (e.g. ``small``, ``dieleman2015``, ``hits``, ``ztf``).
-        max_epochs, max_steps, max_time_s, max_cpu_time_s, val_every_n_epochs, accelerator, devices,
-            num_nodes, strategy, limit_train_batches, progress, callbacks: how to fit (limits in epochs,
-            steps, wall seconds and CPU-seconds; validation; hardware): :class:`FitOptions`.
+        max_epochs: how to fit, with ``max_steps``, ``max_time_s``, ``max_cpu_time_s`` (limits in epochs,
+            steps, wall seconds and CPU-seconds), ``val_every_n_epochs``, ``accelerator``, ``devices``,
+            ``num_nodes``, ``strategy``, ``limit_train_batches``, ``progress`` and ``callbacks``: the fields
+            of :class:`FitOptions`.
         batch_size: overrides the preset's batch size.
         seed: seeds the split, initialisation, shuffling and augmentation: the same seed and config
             give the same metrics.

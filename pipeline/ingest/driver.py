@@ -72,8 +72,8 @@ def ingest(
         The :class:`IngestReport` (ingested + rejected = inputs; no store when nothing was ingested).
 
     Raises:
-        whatever the reader's ``open`` raises when the source cannot be used at all (nothing is written
-        under ``out``).
+        Exception: whatever the reader's ``open`` raises when the source cannot be used at all (nothing
+            is written under ``out``).
     """
     rejects_path = Path(rejects_path) if rejects_path else Path(out).with_name("rejects.csv")
     plan = _open(reader, rejects_path)
