@@ -9,9 +9,11 @@ import logging
 import os
 import pkgutil
 import sys
+import traceback
 from collections.abc import Sequence
 
 import flows.commands
+from flows.cli_common import EXIT_FAILED, EXIT_USAGE, CommandError
 from pipeline import __version__
 
 #: Loggers kept at WARNING unless ``--verbose``.
@@ -30,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"stampflow {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log at DEBUG level and show tracebacks of failures"
+    )
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(flows.commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"flows.commands.{info.name}")
@@ -52,8 +56,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    return int(args.func(args) or 0)
+        return EXIT_USAGE
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed subcommand; a whole-run failure is one ``error:`` line on stderr and its exit code
+    (:class:`flows.cli_common.CommandError`; anything unexpected: 1), with the traceback only under ``-v``."""
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except CommandError as err:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except Exception as err:  # an unexpected failure still ends in one line; -v shows where it came from
+        if args.verbose:
+            traceback.print_exc()
+        hint = "" if args.verbose else " (stampflow -v ... shows the traceback)"
+        print(f"error: {type(err).__name__}: {err}{hint}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

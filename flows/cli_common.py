@@ -12,8 +12,22 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-EXIT_NOTHING_INGESTED = 1
+#: Exit codes of every ``stampflow`` command (docs/cli.md): 0 success, 1 the run failed or did nothing
+#: (e.g. nothing ingested, an unusable input), 2 wrong usage (options, a model that does not fit the data),
+#: 3 the output cannot be written.
+EXIT_FAILED = 1
+EXIT_NOTHING_INGESTED = EXIT_FAILED
+EXIT_USAGE = 2
 EXIT_CANNOT_WRITE = 3
+
+
+class CommandError(Exception):
+    """A whole-run failure that a command reports as one ``error:`` line and an exit code, without a
+    traceback (:func:`flows.cli.main`; ``stampflow -v`` adds the traceback)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def parse_stamp_size(text: str) -> tuple[int, int]:
