@@ -31,7 +31,7 @@ class Case:
 
     Attributes:
         key: how the input is named in the outputs (after the kind's key function).
-        mutation: ``none`` for a valid input, else what was done (``truncate@12/400``...).
+        mutation: ``none`` for a valid input, else what was done (``truncate@12of400``...).
         expect: ``ingest``, ``reject``, ``either`` or ``skip`` (not an input at all, e.g. a temporary name).
         base: key of the clean input it was made from, when its pixels must equal that input's.
         token: a string its reject message must contain (the file name or id); None: not checked.

@@ -55,7 +55,7 @@ def truncate(data: bytes, rng: np.random.Generator, reject_before: int | None = 
     cut, for formats with a checksum or a known end)."""
     at = int(rng.integers(0, len(data)))
     limit = len(data) if reject_before is None else reject_before
-    return Mutant(data[:at], f"truncate@{at}/{len(data)}", "reject" if at < limit else "either")
+    return Mutant(data[:at], f"truncate@{at}of{len(data)}", "reject" if at < limit else "either")
 
 
 def flip(data: bytes, rng: np.random.Generator, lo: int, hi: int, label: str, expect: str) -> Mutant:
