@@ -26,6 +26,7 @@ columns) raises :class:`CatalogError`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -354,8 +355,13 @@ def _optional(df: pd.DataFrame, wanted: Sequence[str]) -> list[str] | None:
     return None if any(f is None for f in found) else [f for f in found if f is not None]
 
 
+#: An integral number written as a float (``900001.0``, ``900001.``), as a pandas round trip writes ids.
+_INTEGRAL_FLOAT_TEXT = re.compile(r"([+-]?\d+)\.0*")
+
+
 def _id_strings(values: pd.Series) -> list[str | None]:
-    """Ids as strings: integral floats lose their ``.0``, bytes are decoded, missing -> None."""
+    """Ids as strings: integral floats lose their ``.0`` (numbers, and text such as ``"900001.0"`` that a
+    pandas round trip of the Kaggle file writes), bytes are decoded, missing -> None."""
     out: list[str | None] = []
     for v in values.tolist():
         if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
@@ -366,7 +372,8 @@ def _id_strings(values: pd.Series) -> list[str | None]:
         if isinstance(v, (float, np.floating)) and float(v).is_integer():
             v = int(v)
         text = str(v).strip()
-        out.append(text or None)
+        integral = _INTEGRAL_FLOAT_TEXT.fullmatch(text)
+        out.append((integral.group(1) if integral else text) or None)
     return out
 
 

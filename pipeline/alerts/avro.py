@@ -12,8 +12,9 @@ candidates and object summaries are skipped instead of being built into dicts.
 Codecs ``null`` and ``deflate`` are read here; any other codec goes through ``fastavro.reader`` (with the
 same reader schema). Errors never stop the caller: a file that is not Avro at all raises
 :class:`AlertFileError`; a packet that cannot be decoded is yielded as a :class:`PacketError` with its index,
-and when the rest of a file cannot be located (truncated block header, missing sync marker) one
-:class:`PacketError` without an index stands for that rest.
+and when the rest of a file cannot be located (truncated block header, a corrupt sync marker with bytes
+after it) one :class:`PacketError` without an index stands for that rest. A file cut inside (or right
+before) its final sync marker has no rest: its packets are whole and each counts once.
 """
 
 from __future__ import annotations
@@ -234,7 +235,11 @@ def iter_packets(data: bytes, name: str) -> Iterator[Packet | PacketError]:
         index += count
         bio.seek(start + size)
         if bio.read(SYNC_SIZE) != sync:
-            yield PacketError(
-                None, "truncated_avro", f"{name}: the sync marker after packet {index - 1} is missing or cut"
-            )
+            # Each packet of this block is already counted; a reject for "the rest" only when bytes follow
+            # where the marker should end (a file cut inside its last marker has no rest: one input each)
+            # or when nothing of the file was counted yet (the file itself is then the one input).
+            if end > start + size + SYNC_SIZE or index == 0:
+                yield PacketError(
+                    None, "truncated_avro", f"{name}: the sync marker after packet {index - 1} is corrupt"
+                )
             return

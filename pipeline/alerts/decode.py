@@ -11,7 +11,8 @@ packet that cannot be used becomes a :class:`Reject` with a reason:
 - ``unknown_schema``: the packet is Avro but neither a ZTF nor a Rubin alert (or lacks its ids);
 - ``no_cutouts``: a cutout is missing; ``not_fits`` (e.g. a JPEG stamp), ``truncated_gzip``,
   ``truncated_fits``, ``bad_dimensions``, ``all_masked``: a cutout cannot be used;
-- ``unreadable``: the file cannot be read.
+- ``unreadable``: the file cannot be read;
+- ``unexpected_error``: decoding the packet raised an error none of the checks names (the message gives it).
 
 Sources are ``path#index`` (0-based packet index in the file). Every packet of a file is either an alert or
 a reject, so counts add up. :func:`iter_decoded_files` decodes many files in order, optionally in worker
@@ -155,6 +156,9 @@ def decode_alert_bytes(data: bytes, name: str, *, fast: bool = True) -> DecodedF
                     out.alerts.append(decode_packet(item, source, fast=fast))
                 except StampRejected as err:
                     out.rejects.append(Reject(source, err.reason, str(err)))
+                except Exception as err:  # the last guard of a packet: its reject, never the file's end
+                    message = f"{source}: decoding it failed ({type(err).__name__}: {err})"
+                    out.rejects.append(Reject(source, "unexpected_error", message))
             else:
                 source = name if item.index is None else f"{name}#{item.index}"
                 out.rejects.append(Reject(source, item.reason, item.message))

@@ -65,6 +65,9 @@ class AlertReader(SourceReader):
             for path in self.files:
                 yield bad[path] if path in bad else next(decoded)
 
+    def unit_source(self, unit: DecodedFile | Reject) -> str:
+        return unit.source if isinstance(unit, Reject) else unit.path
+
     def read(self, unit: DecodedFile | Reject, store: StoreBuilder) -> Iterator[Item]:
         if isinstance(unit, Reject):
             yield unit

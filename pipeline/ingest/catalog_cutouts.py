@@ -3,7 +3,10 @@
 
 Each catalog row is one input: it becomes a stamp (``object_id``, ``source`` = ``image#row``, ``x``/``y``
 0-based pixels, ``ra``/``dec`` degrees, plus the catalog's other columns verbatim) or a row of
-``rejects.csv`` (``outside_image``, ``no_wcs``, ``bad_position``, ``all_masked``).
+``rejects.csv`` (``outside_image``, ``no_wcs``, ``bad_position``, ``all_masked``). A row whose position is
+not a number (``abc``, empty, ``inf``) or off the sky (``dec = 95``) is its own ``bad_position`` reject: the
+other rows are cut as usual. The image is the one input of the run: an image that cannot be read raises
+StampRejected from :meth:`CutoutReader.open`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from data_catalogs.tables import read_table
 from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan
 from pipeline.ingest.registry import ingest_with
 from pipeline.ingest.sources import CutoutSource
-from pipeline.io import StampRejected, cut_stamp, pixel_positions, read_fits_image
+from pipeline.io import StampRejected, cut_stamp, off_sky, pixel_positions, read_fits_image
 from pipeline.store import IngestReport, StoreBuilder
 
 ID_COLUMN_CANDIDATES = ("object_id", "objectId", "id", "ID", "source_id", "GalaxyID")
@@ -31,6 +34,11 @@ def _pick_id_column(catalog: pd.DataFrame, id_col: str | None) -> str | None:
             raise ValueError(f"id column {id_col!r} not in catalog columns {list(catalog.columns)}")
         return id_col
     return next((c for c in ID_COLUMN_CANDIDATES if c in catalog.columns), None)
+
+
+def _shown(value: Any) -> str:
+    """A catalog value for a message: text quoted (so that an empty one shows), numbers as numbers."""
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _pixel_scale(wcs: Any) -> float | None:
@@ -58,6 +66,7 @@ class CutoutReader(SourceReader):
     def __init__(self, *args: Any, table: pd.DataFrame | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.given_table = table
+        self.problems: dict[int, str] = {}  # catalog row -> why its position cannot be cut
 
     def open(self) -> StorePlan:
         source: CutoutSource = self.source
@@ -90,14 +99,27 @@ class CutoutReader(SourceReader):
         return plan
 
     def _positions(self, use_pixels: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel ``(x, y)`` of every row; rows whose position is not a number (or, for sky positions, off
+        the sky) are NaN and named in :attr:`problems`, so that each is its own ``bad_position`` reject."""
         source, table = self.source, self.table
+        names = [source.x_col, source.y_col] if use_pixels else [source.ra_col, source.dec_col]
+        a, b = (pd.to_numeric(table[c], errors="coerce").to_numpy(float, na_value=np.nan) for c in names)
+        bad = ~(np.isfinite(a) & np.isfinite(b)) if use_pixels else off_sky(a, b)
+        what = "a pixel position" if use_pixels else "a sky position (finite, |dec| <= 90)"
+        self.problems = {
+            int(i): f"{names[0]} = {_shown(table[names[0]].iloc[i])}, {names[1]} = "
+            f"{_shown(table[names[1]].iloc[i])} is not {what}"
+            for i in np.flatnonzero(bad)
+        }
         if use_pixels:
-            return table[source.x_col].to_numpy(float), table[source.y_col].to_numpy(float)
-        ra, dec = table[source.ra_col].to_numpy(float), table[source.dec_col].to_numpy(float)
-        return pixel_positions(self.image, ra, dec)
+            return np.where(bad, np.nan, a), np.where(bad, np.nan, b)
+        return pixel_positions(self.image, a, b)
 
     def _source_of(self, i: int) -> str:
         return f"{self.source.image}#{i}:{self.ids[i]}"
+
+    def unit_source(self, i: int) -> str:
+        return self._source_of(i)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -107,6 +129,9 @@ class CutoutReader(SourceReader):
 
     def read(self, i: int, store: StoreBuilder) -> Iterator[Item]:
         source = self._source_of(i)
+        if i in self.problems:
+            yield Reject(source, "bad_position", f"{source}: {self.problems[i]}")
+            return
         try:
             cut = cut_stamp(self.image, self.xs[i], self.ys[i], self.source.size)
             if cut.mask.all():

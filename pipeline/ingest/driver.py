@@ -4,7 +4,8 @@
 channel checks, padding, buffering), the rejects, the progress bar, the counts (ingested + rejected =
 inputs) and the commit: the store appears under its final name only when the whole ingest succeeded
 (``with`` the builder, :class:`~pipeline.io.atomic.CommitOnSuccess`). The readers
-(:mod:`pipeline.ingest.registry`) only read.
+(:mod:`pipeline.ingest.registry`) only read; an error a reader lets out while reading one unit becomes
+that unit's reject (:func:`read_unit`), so one bad input never ends the run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -35,6 +37,21 @@ def _open(reader: Reader, rejects_path: Path) -> StorePlan:
             failed.add(err.source, err.reason, err)
             failed.write(rejects_path)
         raise
+
+
+def read_unit(reader: Reader, unit: Any, store: StoreBuilder) -> list[Item]:
+    """The items of one unit, or, when reading it raises anything but a reject the reader names, one
+    ``unexpected_error`` reject of that unit (:meth:`~pipeline.ingest.reader.Reader.unit_source`), so
+    that one input the readers' checks do not foresee costs that input, never the run. The unit is read
+    whole before anything of it is stored: it is counted once either way."""
+    try:
+        return list(reader.read(unit, store))
+    except Exception as err:  # the last guard of an input: its reject, with the error named
+        source = reader.unit_source(unit)
+        log.warning("%s: unexpected error while reading it", source, exc_info=True)
+        return [
+            Reject(source, "unexpected_error", f"{source}: reading it failed ({type(err).__name__}: {err})")
+        ]
 
 
 def _feed(builder: StoreBuilder, item: Item) -> None:
@@ -99,7 +116,7 @@ def ingest(
         for item in tqdm(
             reader.units(), total=len(reader), desc=description, unit=unit, disable=not progress
         ):
-            for read in reader.read(item, builder):
+            for read in read_unit(reader, item, builder):
                 _feed(builder, read)
     log.info("%s: %s", description, builder.report.summary())
     return builder.report

@@ -22,6 +22,7 @@ from pipeline.io import (
     fits_stem,
     header_pixel_scale,
     header_sky_position,
+    header_value,
     is_fits_name,
     read_stamp,
 )
@@ -49,10 +50,20 @@ def first_pixel_scale(stamp: FitsStamp, store: StoreBuilder) -> float | None:
 
 def _object_id(stamp: FitsStamp, path: Path) -> str:
     for key in ("OBJECTID", "OBJECT"):
-        value = stamp.header.get(key)
+        value = header_value(stamp.header, key, stamp.source)
         if value not in (None, ""):
             return str(value).strip()
     return fits_stem(path)
+
+
+def _row(stamp: FitsStamp, path: Path, header_keys: Sequence[str]) -> dict[str, Any]:
+    """The catalog row of a stamp file; StampRejected (``bad_header``, ``bad_position``) naming the file."""
+    ra, dec = header_sky_position(stamp)
+    row: dict[str, Any] = {"object_id": _object_id(stamp, path), "ra": ra, "dec": dec}
+    for key in header_keys:
+        value = header_value(stamp.header, key, stamp.source)
+        row[key.lower()] = "" if value is None else str(value)
+    return row
 
 
 class FitsReader(SourceReader):
@@ -74,17 +85,13 @@ class FitsReader(SourceReader):
         )
 
     def read(self, path: Path, store: StoreBuilder) -> Iterator[Item]:
-        try:
+        try:  # everything taken from the file's headers is checked here, as this file's reject
             stamp, sha256 = read_fits_file(self.inputs, path, self.source.extensions)
+            row = _row(stamp, path, self.source.header_keys)
+            scale = first_pixel_scale(stamp, store)
         except StampRejected as err:
             yield rejected(path, err)
             return
-        ra, dec = header_sky_position(stamp)
-        row: dict[str, Any] = {"object_id": _object_id(stamp, path), "ra": ra, "dec": dec}
-        for key in self.source.header_keys:
-            value = stamp.header.get(key)
-            row[key.lower()] = "" if value is None else str(value)
-        scale = first_pixel_scale(stamp, store)
         yield Stamp(
             str(path), stamp.pixels, stamp.mask, stamp.channels, row, sha256=sha256, pixel_scale_arcsec=scale
         )

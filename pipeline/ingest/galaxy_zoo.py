@@ -160,6 +160,9 @@ class GalaxyZooReader(SourceReader):
     def units(self) -> range:
         return range(len(self.row_files))
 
+    def unit_source(self, i: int) -> str:
+        return self.catalog.ids[i]
+
     def read(self, i: int, store: StoreBuilder) -> Iterator[Item]:
         object_id = self.catalog.ids[i]
         try:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.ingest.fits_stamps import first_pixel_scale, read_fits_file
+from pipeline.ingest.inputs import input_name
 from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan, rejected
 from pipeline.ingest.registry import ingest_with
 from pipeline.ingest.sources import LabelledSource
@@ -77,7 +78,12 @@ class LabelledReader(SourceReader):
         folder = source.folder
         self.table = read_labels(source.labels_csv or folder / LABELS_CSV, source.labels)
         self.extensions = list(source.extensions) if source.extensions else _extensions_of(folder)
-        self.by_id = {fits_stem(p): p for p in sorted(folder.iterdir()) if p.is_file() and is_fits_name(p)}
+        # a link whose target is gone or loops is an input too (a reject), never silently left out
+        self.by_id = {
+            fits_stem(p): p
+            for p in sorted(folder.iterdir())
+            if (p.is_file() or p.is_symlink()) and is_fits_name(p)
+        }
         self.copied = [
             c for c in source.catalog_columns if c in self.table.columns and c not in ("id", *source.labels)
         ]
@@ -100,6 +106,9 @@ class LabelledReader(SourceReader):
     def units(self) -> list[tuple[str, Path]]:
         return list(self.by_id.items())
 
+    def unit_source(self, unit: tuple[str, Path]) -> str:
+        return input_name(unit[1])
+
     def read(self, unit: tuple[str, Path], store: StoreBuilder) -> Iterator[Item]:
         cid, path = unit
         if cid not in self.table.index:
@@ -107,13 +116,13 @@ class LabelledReader(SourceReader):
             return
         try:
             stamp, sha256 = read_fits_file(self.inputs, path, self.extensions)
+            scale = first_pixel_scale(stamp, store)
         except StampRejected as err:
             yield rejected(path, err)
             return
         row = self.table.loc[cid]
         catalog: dict[str, Any] = {"object_id": cid, **{c: row[c] for c in self.copied}}
         values = {name: np.int8(row[name]) for name in self.source.labels}
-        scale = first_pixel_scale(stamp, store)
         yield Stamp(str(path), stamp.pixels, stamp.mask, stamp.channels, catalog, values, sha256, scale)
 
 

@@ -118,6 +118,9 @@ class Reader(Protocol):
     def read(self, unit: Any, store: StoreBuilder) -> Iterator[Item]:
         """The items of one unit; ``store`` tells the size, channels and scale fixed so far."""
 
+    def unit_source(self, unit: Any) -> str:
+        """How a unit is named as a reject's ``source`` (when reading it fails unexpectedly)."""
+
 
 class SourceReader:
     """Base of the readers: the source options, the files of a chunked source (all of them unless the
@@ -151,3 +154,7 @@ class SourceReader:
 
     def units(self) -> Iterable[Any]:
         return self.files
+
+    def unit_source(self, unit: Any) -> str:
+        """A file's :func:`~pipeline.ingest.inputs.input_name`; any other unit as text."""
+        return input_name(unit) if isinstance(unit, (str, os.PathLike)) else str(unit)

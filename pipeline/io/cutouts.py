@@ -10,15 +10,17 @@ column, the centre of the first pixel is 0).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.nddata import Cutout2D, NoOverlapError
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
-from pipeline.io.fits import BLANK_THRESHOLD, celestial_wcs, cube_channel_names, mask_invalid
+from pipeline.io.fits import BLANK_THRESHOLD, celestial_wcs, check_structure, cube_channel_names, mask_invalid
 from pipeline.io.rejects import StampRejected
 
 
@@ -49,34 +51,64 @@ def read_fits_image(path: str | os.PathLike, hdu: int | str | None = None) -> Fi
         hdu: index or EXTNAME of the image HDU; None picks the first HDU with image data.
 
     Raises:
-        StampRejected: ``unreadable``/``not_fits``/``empty_hdu``/``bad_dimensions`` with the file named.
+        StampRejected: ``unreadable``/``not_fits``/``bad_header``/``truncated_fits``/``empty_hdu``/
+            ``bad_dimensions`` with the file named (the image is the one input of a cutout run: the caller
+            reports it as the run's error).
     """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)  # "File may have been truncated": raised below
+        hdul = _open_image(path)
+    with hdul, warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        try:
+            return _image_of(hdul, path, hdu)
+        except StampRejected:
+            raise
+        except (TypeError, ValueError, OSError) as err:  # numpy: "buffer is too small for requested array"
+            raise StampRejected(
+                "truncated_fits", f"{path}: the image data cannot be read; the file is cut or corrupt ({err})"
+            ) from err
+        except Exception as err:  # a header astropy trips on in a way the checks do not name
+            raise StampRejected(
+                "bad_header", f"{path}: the FITS headers cannot be read ({type(err).__name__}: {err})"
+            ) from err
+
+
+def _open_image(path: str | os.PathLike) -> fits.HDUList:
     try:
-        hdul = fits.open(path, memmap=True)
+        return fits.open(path, memmap=True)
     except FileNotFoundError as err:
         raise StampRejected("unreadable", f"{path}: no such file") from err
     except OSError as err:
         raise StampRejected("not_fits", f"{path}: not a readable FITS file ({err})") from err
-    with hdul:
-        if hdu is None:
-            candidates = [h for h in hdul if getattr(h, "data", None) is not None and h.is_image]
-            if not candidates:
-                raise StampRejected("empty_hdu", f"{path}: no HDU holds image data")
-            chosen = candidates[0]
-        else:
-            try:
-                chosen = hdul[hdu]
-            except (KeyError, IndexError) as err:
-                raise StampRejected("empty_hdu", f"{path}: HDU {hdu!r} not found") from err
-        data = chosen.data
-        if data is None:
-            raise StampRejected("empty_hdu", f"{path}: HDU {hdu!r} holds no image data")
-        if data.ndim not in (2, 3):
-            raise StampRejected("bad_dimensions", f"{path}: image is {data.ndim}-D {data.shape}")
-        cube = data[None] if data.ndim == 2 else data
-        pixels, mask = mask_invalid(cube, BLANK_THRESHOLD)
-        channels = ["0"] if data.ndim == 2 else cube_channel_names(chosen.header, data.shape[0])
-        wcs = celestial_wcs(chosen.header)
+    except Exception as err:  # astropy raises VerifyError, ValueError... on a broken first header
+        raise StampRejected("bad_header", f"{path}: the FITS header cannot be read ({err})") from err
+
+
+def _image_of(hdul: fits.HDUList, path: str | os.PathLike, hdu: int | str | None) -> FitsImage:
+    """The image of an open file (see :func:`read_fits_image`)."""
+    if hdu is None:
+        for each in hdul:  # refuse impossible headers before any data is touched
+            check_structure(each, str(path))
+        candidates = [h for h in hdul if getattr(h, "data", None) is not None and h.is_image]
+        if not candidates:
+            raise StampRejected("empty_hdu", f"{path}: no HDU holds image data")
+        chosen = candidates[0]
+    else:
+        try:
+            chosen = hdul[hdu]
+        except (KeyError, IndexError) as err:
+            raise StampRejected("empty_hdu", f"{path}: HDU {hdu!r} not found") from err
+    check_structure(chosen, str(path))
+    data = chosen.data
+    if data is None:
+        raise StampRejected("empty_hdu", f"{path}: HDU {hdu!r} holds no image data")
+    if data.ndim not in (2, 3):
+        raise StampRejected("bad_dimensions", f"{path}: image is {data.ndim}-D {data.shape}")
+    cube = data[None] if data.ndim == 2 else data
+    pixels, mask = mask_invalid(cube, BLANK_THRESHOLD)
+    channels = ["0"] if data.ndim == 2 else cube_channel_names(chosen.header, data.shape[0])
+    wcs = celestial_wcs(chosen.header)
     return FitsImage(pixels=pixels, mask=mask, channels=channels, wcs=wcs, source=str(path))
 
 
@@ -102,6 +134,9 @@ class Cutout:
 def pixel_positions(image: FitsImage, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sky positions (degrees, ICRS) -> 0-based pixel ``(x, y)`` through the image WCS.
 
+    Positions that are not on the sky (:func:`off_sky`) get NaN pixels (:func:`cut_stamp` rejects those
+    with ``bad_position``); the others go through the WCS together.
+
     Raises:
         StampRejected: ``no_wcs`` when the image has no celestial WCS.
     """
@@ -109,9 +144,20 @@ def pixel_positions(image: FitsImage, ra: np.ndarray, dec: np.ndarray) -> tuple[
         raise StampRejected(
             "no_wcs", f"{image.source}: sky positions given but the image has no celestial WCS"
         )
-    coords = SkyCoord(np.asarray(ra, float), np.asarray(dec, float), unit="deg")
-    x, y = image.wcs.world_to_pixel(coords)
-    return np.atleast_1d(x), np.atleast_1d(y)
+    ra, dec = np.atleast_1d(np.asarray(ra, float)), np.atleast_1d(np.asarray(dec, float))
+    x, y = np.full(ra.shape, np.nan), np.full(ra.shape, np.nan)
+    valid = ~off_sky(ra, dec)
+    if valid.any():  # astropy refuses a whole array for one latitude beyond 90 degrees
+        coords = SkyCoord(ra[valid], dec[valid], unit="deg")
+        x[valid], y[valid] = image.wcs.world_to_pixel(coords)
+    return x, y
+
+
+def off_sky(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """True where ``(ra, dec)`` (degrees) is no sky position: not finite, or ``|dec| > 90``."""
+    ra, dec = np.asarray(ra, float), np.asarray(dec, float)
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0))
 
 
 def cut_stamp(image: FitsImage, x: float, y: float, size: int) -> Cutout:

@@ -12,7 +12,10 @@ Supported layouts (:func:`read_stamp`):
 Pixels come back as native-endian float32 (FITS stores big-endian). NaN, infinities, integer ``BLANK``
 values and blank sentinels (``|value| >= 1e30``, e.g. ZTF's -3.4028235e38) are masked: their value is set to
 0.0 and the mask is True, so they are never passed on as numbers. Every failure raises
-:class:`pipeline.io.rejects.StampRejected` with a reason code and a message naming the input.
+:class:`pipeline.io.rejects.StampRejected` with a reason code and a message naming the input: a header
+whose structural cards are impossible (``BITPIX = 17``, ``NAXIS = 999``, ``NAXIS1 = 63.5``, a card that
+cannot be parsed) is ``bad_header``, checked before any data is touched, and whatever else astropy raises on
+a broken file is turned into a reject of that file too, never an error of the caller.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -37,6 +41,10 @@ BLANK_THRESHOLD = 1e30
 _GZIP_MAGIC = b"\x1f\x8b"
 _FITS_MAGIC = b"SIMPLE  ="
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+#: The values the FITS standard allows for BITPIX (astropy has no dtype for any other).
+VALID_BITPIX = (8, 16, 32, 64, -32, -64)
+#: Most axes the FITS standard allows (NAXIS <= 999).
+MAX_NAXIS = 999
 
 
 @dataclass
@@ -49,6 +57,7 @@ class FitsStamp:
         channels: C channel names.
         header: the primary header (ids, positions, provenance usually live there).
         image_headers: the header of each HDU the channels came from, in channel order.
+        source: how the input is named in rejects (the path, or the ``name`` given to :func:`read_stamp`).
     """
 
     pixels: np.ndarray
@@ -56,6 +65,7 @@ class FitsStamp:
     channels: list[str]
     header: fits.Header
     image_headers: list[fits.Header] = field(default_factory=list)
+    source: str = "<bytes>"
 
 
 def is_fits_name(path: str | os.PathLike) -> bool:
@@ -122,6 +132,46 @@ def cube_channel_names(header: fits.Header, n: int) -> list[str]:
     return [str(i) for i in range(n)]
 
 
+def header_value(header: fits.Header, key: str, label: str) -> Any:
+    """The value of a header card (None when absent).
+
+    Raises:
+        StampRejected: ``bad_header`` when the card cannot be parsed (astropy's ``VerifyError``...).
+    """
+    try:
+        return header.get(key)
+    except Exception as err:  # astropy parses a card's value on access: VerifyError, ValueError...
+        raise StampRejected("bad_header", f"{label}: header card {key} cannot be parsed ({err})") from err
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_structure(hdu: fits.hdu.base._BaseHDU, label: str) -> None:
+    """Refuse an HDU whose structural cards are impossible, before its data is touched.
+
+    ``BITPIX`` must be one of :data:`VALID_BITPIX`, ``NAXIS`` an integer in 0..999 and each ``NAXISn``
+    a non-negative integer (astropy otherwise fails with KeyError, TypeError or OverflowError, or reads
+    the data as the next header).
+
+    Raises:
+        StampRejected: ``bad_header`` naming the HDU and the card.
+    """
+    where = f"{label}: HDU {hdu.name or '?'}"
+    bitpix = header_value(hdu.header, "BITPIX", where)
+    if not _is_int(bitpix) or bitpix not in VALID_BITPIX:
+        raise StampRejected("bad_header", f"{where}: BITPIX = {bitpix!r} is not one of {list(VALID_BITPIX)}")
+    naxis = header_value(hdu.header, "NAXIS", where)
+    if not _is_int(naxis) or not 0 <= naxis <= MAX_NAXIS:
+        raise StampRejected("bad_header", f"{where}: NAXIS = {naxis!r} is not an integer in 0..{MAX_NAXIS}")
+    for i in range(1, naxis + 1):
+        size = header_value(hdu.header, f"NAXIS{i}", where)
+        if not _is_int(size) or size < 0:
+            what = "is missing" if size is None else f"= {size!r} is not a non-negative integer"
+            raise StampRejected("bad_header", f"{where}: NAXIS{i} {what} (NAXIS = {naxis})")
+
+
 def _hdu_pixels(hdu: fits.hdu.base.ExtensionHDU, label: str) -> np.ndarray | None:
     """The HDU's data with integer BLANK values turned into NaN; None when the HDU holds no image."""
     data = hdu.data
@@ -134,6 +184,12 @@ def _hdu_pixels(hdu: fits.hdu.base.ExtensionHDU, label: str) -> np.ndarray | Non
     return data
 
 
+def _raise_if_truncated(caught: list, label: str) -> None:
+    truncated = [w for w in caught if "truncated" in str(w.message).lower()]
+    if truncated:
+        raise StampRejected("truncated_fits", f"{label}: {truncated[0].message}")
+
+
 def _select_planes(
     hdul: fits.HDUList, label: str, extensions: Sequence[str] | None, caught: list
 ) -> tuple[np.ndarray, list[str], list[fits.Header]]:
@@ -142,6 +198,7 @@ def _select_planes(
         by_name = {hdu.name.upper(): hdu for hdu in hdul}
         missing = [ext for ext in extensions if ext.upper() not in by_name]
         if missing:
+            _raise_if_truncated(caught, label)  # a cut file lacks its last extensions: say it is cut
             raise StampRejected(
                 "wrong_channels",
                 f"{label}: extension(s) {missing} not found; the file has {[h.name for h in hdul]}",
@@ -149,13 +206,13 @@ def _select_planes(
         chosen = [by_name[ext.upper()] for ext in extensions]
     else:
         chosen = [hdu for hdu in hdul if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU))]
+    for hdu in chosen:
+        check_structure(hdu, label)
     try:
         arrays = [(hdu, _hdu_pixels(hdu, label)) for hdu in chosen]
     except (ValueError, TypeError, OSError) as err:
         raise StampRejected("truncated_fits", f"{label}: image data cannot be read ({err})") from err
-    truncated = [w for w in caught if "truncated" in str(w.message).lower()]
-    if truncated:
-        raise StampRejected("truncated_fits", f"{label}: {truncated[0].message}")
+    _raise_if_truncated(caught, label)
     present = [(hdu, arr) for hdu, arr in arrays if arr is not None]
     if extensions and len(present) < len(arrays):
         empty = [hdu.name for hdu, arr in arrays if arr is None]
@@ -205,9 +262,9 @@ def read_stamp(
         blank_threshold: absolute pixel value at or above which a pixel is a blank sentinel.
 
     Raises:
-        StampRejected: ``unreadable``, ``truncated_gzip``, ``not_fits``, ``truncated_fits``,
-            ``empty_hdu``, ``bad_dimensions``, ``wrong_channels`` (a requested extension is absent),
-            ``all_masked``.
+        StampRejected: ``unreadable``, ``truncated_gzip``, ``not_fits``, ``bad_header``,
+            ``truncated_fits``, ``empty_hdu``, ``bad_dimensions``, ``wrong_channels`` (a requested
+            extension is absent), ``all_masked``.
     """
     label = name or (str(source) if not isinstance(source, (bytes, bytearray, memoryview)) else "<bytes>")
     data = _load_bytes(source, label)
@@ -219,12 +276,21 @@ def read_stamp(
         except Exception as err:  # astropy raises OSError, ValueError, VerifyError... on broken headers
             raise StampRejected("not_fits", f"{label}: FITS structure is unreadable ({err})") from err
         with hdul:
-            cube, channels, image_headers = _select_planes(hdul, label, extensions, caught)
+            try:
+                cube, channels, image_headers = _select_planes(hdul, label, extensions, caught)
+            except StampRejected:
+                raise
+            except Exception as err:  # a broken header astropy trips on in a way the checks do not name
+                raise StampRejected(
+                    "bad_header",
+                    f"{label}: the FITS headers cannot be read ({type(err).__name__}: {err}); a structural "
+                    "card (BITPIX, NAXIS, NAXISn...) is malformed",
+                ) from err
             header = hdul[0].header
     pixels, mask = mask_invalid(cube, blank_threshold)
     if mask.all():
         raise StampRejected("all_masked", f"{label}: every pixel is NaN or a blank sentinel")
-    return FitsStamp(pixels=pixels, mask=mask, channels=channels, header=header, image_headers=image_headers)
+    return FitsStamp(pixels, mask, channels, header, image_headers, source=label)
 
 
 def celestial_wcs(header: fits.Header) -> WCS | None:
@@ -240,30 +306,56 @@ def celestial_wcs(header: fits.Header) -> WCS | None:
     return wcs if wcs.has_celestial else None
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def header_sky_position(stamp: FitsStamp) -> tuple[float, float]:
-    """(ra, dec) in degrees of a stamp: ``RA``/``DEC`` header keys, else the WCS at the stamp centre, else NaN."""
+    """(ra, dec) in degrees of a stamp: ``RA``/``DEC`` header keys, else the WCS at the stamp centre, else NaN.
+
+    Raises:
+        StampRejected: ``bad_header`` (an ``RA``/``DEC`` card cannot be parsed) or ``bad_position`` (the
+            header's ``RA``/``DEC`` are not finite, or ``DEC`` is outside -90..90).
+    """
     for header in (stamp.header, *stamp.image_headers):
-        ra, dec = header.get("RA"), header.get("DEC")
-        if isinstance(ra, (int, float)) and isinstance(dec, (int, float)):
+        ra, dec = header_value(header, "RA", stamp.source), header_value(header, "DEC", stamp.source)
+        if _number(ra) and _number(dec):
+            if not (np.isfinite(ra) and np.isfinite(dec) and -90.0 <= dec <= 90.0):
+                raise StampRejected(
+                    "bad_position", f"{stamp.source}: header RA = {ra!r}, DEC = {dec!r} is not a sky position"
+                )
             return float(ra), float(dec)
     for header in stamp.image_headers:
         wcs = celestial_wcs(header)
         if wcs is not None:
             h, w = stamp.pixels.shape[-2:]
-            ra, dec = wcs.celestial.pixel_to_world_values((w - 1) / 2, (h - 1) / 2)
+            try:
+                ra, dec = wcs.celestial.pixel_to_world_values((w - 1) / 2, (h - 1) / 2)
+            except Exception:  # a WCS astropy accepted but cannot evaluate: no position, as without a WCS
+                continue
             return float(ra), float(dec)
     return float("nan"), float("nan")
 
 
 def header_pixel_scale(stamp: FitsStamp) -> float | None:
-    """Pixel scale in arcsec/pixel: the ``PIXSCALE`` key, else from the celestial WCS, else None."""
+    """Pixel scale in arcsec/pixel: the ``PIXSCALE`` key, else from the celestial WCS, else None.
+
+    Raises:
+        StampRejected: ``bad_header`` when a ``PIXSCALE`` card cannot be parsed.
+    """
     for header in (stamp.header, *stamp.image_headers):
-        if isinstance(header.get("PIXSCALE"), (int, float)):
-            return float(header["PIXSCALE"])
+        scale = header_value(header, "PIXSCALE", stamp.source)
+        if _number(scale):
+            return float(scale)
     for header in stamp.image_headers:
         wcs = celestial_wcs(header)
         if wcs is not None:
             from astropy.wcs.utils import proj_plane_pixel_scales
 
-            return float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
+            try:
+                return float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
+            except Exception:  # a degenerate WCS matrix: no scale, as without a WCS
+                continue
     return None

@@ -1,7 +1,9 @@
 """Rejects: one row per input that was not ingested, written as ``rejects.csv`` beside the store.
 
 Columns: ``source`` (the input: a path, a path plus HDU or row, an id), ``reason`` (a short code from
-:data:`REASONS` or another snake_case word) and ``error`` (a human sentence naming the problem).
+:data:`REASONS` or the ``REASONS`` of the module that emits it; every code is listed in
+``docs/data-contracts.md``, which a test keeps complete) and ``error`` (a human sentence naming the input
+and the problem).
 The invariant every ingest keeps: ingested + rejected = inputs.
 """
 
@@ -20,6 +22,7 @@ REJECT_COLUMNS = ("source", "reason", "error")
 REASONS = {
     "unreadable": "the file could not be read at all (missing, permission, I/O error)",
     "not_fits": "the bytes are not a FITS file",
+    "bad_header": "a FITS header card is malformed or impossible (BITPIX, NAXISn, an unparsable RA/DEC...)",
     "truncated_gzip": "a gzip stream ended early or is corrupt",
     "truncated_fits": "the FITS file ends before its data does",
     "empty_hdu": "no image data in the HDU(s) read",
@@ -29,7 +32,8 @@ REASONS = {
     "all_masked": "every pixel is NaN, blank or outside the image",
     "outside_image": "a cutout position lies entirely outside the image",
     "no_wcs": "a sky position was given but the image has no usable WCS",
-    "bad_position": "a catalog position is missing or not a number",
+    "bad_position": "a position is missing, not a number, or off the sky (|dec| > 90)",
+    "unexpected_error": "reading the input raised an error no check above names (the message gives it)",
 }
 
 
