@@ -101,7 +101,7 @@ def _galaxy_zoo_round(root: Path, rng: np.random.Generator) -> tuple[list[Case],
     for pick in rng.choice(len(BAD_IDS), 2, replace=False):  # bad ids (no image under them), distinct
         gid = BAD_IDS[int(pick)].format(id=next(next_id))
         bad_rows.append(row(gid))
-        cases.append(Case(gid, f"row_id:{gid!r}", "reject", token=gid or None))
+        cases.append(Case(gid, f"row_id:{gid!r}", "reject"))  # named by its catalog row
     for _ in range(4):  # valid rows, bad images
         gid = str(next(next_id))
         template = good_images[good_ids[int(rng.integers(0, len(good_ids)))]]
