@@ -1,17 +1,45 @@
-"""Progress bars of a flow's stages (tqdm, on stderr): one that counts steps, one that fills with wall time
-(for a stage bounded by time, such as training)."""
+"""Progress bars of a flow's stages (tqdm, on stderr): one that counts the work done (stamps, files or
+steps, with the rate and the time left), one that fills with wall time (for a stage bounded by time, such
+as training). While a bar is drawn, log lines (stampflow's, Prefect's) are printed above it through
+``tqdm.write`` instead of across it (:func:`logs_above_bars`).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 
 def step_bar(desc: str, total: int, enabled: bool) -> tqdm:
     """A bar of ``total`` steps (use it as a context manager and ``update(1)`` per step)."""
-    return tqdm(total=total, desc=desc, unit="step", disable=not enabled, leave=True)
+    return work_bar(desc, total, "step", enabled)
+
+
+def work_bar(desc: str | None, total: int, unit: str, enabled: bool) -> tqdm:
+    """A bar of ``total`` units of work (``unit``: ``stamp``, ``file``, ``step``...), showing the rate in
+    units per second and the time left; ``update(n)`` as ``n`` units are done."""
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=total >= 10_000,
+        disable=not enabled,
+        leave=True,
+        dynamic_ncols=True,
+    )
+
+
+@contextmanager
+def logs_above_bars(enabled: bool) -> Iterator[None]:
+    """For the block, the console log handlers of the root logger (stampflow's and Prefect's lines end
+    there) write through ``tqdm.write``, above the bars, instead of across them."""
+    with logging_redirect_tqdm() if enabled else nullcontext():
+        yield
 
 
 class TimeBar:

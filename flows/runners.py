@@ -27,9 +27,9 @@ from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import Task
 from pydantic import BaseModel, Field, model_validator
-from tqdm import tqdm
 
 from flows.caching import outputs_intact
+from flows.progress import logs_above_bars, work_bar
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,16 @@ class TaskOutcome:
     state: str
 
 
+def work_sizes(calls: Sequence[Mapping[str, Any]]) -> tuple[list[int], str]:
+    """How much work each call is, in one unit: the stamps of a row range (``start``, ``stop``), else the
+    files of a file chunk (``files``), else one task each."""
+    if calls and all("start" in c and "stop" in c for c in calls):
+        return [max(0, int(c["stop"]) - int(c["start"])) for c in calls], "stamp"
+    if calls and all(isinstance(c.get("files"), Sequence) for c in calls):
+        return [len(c["files"]) for c in calls], "file"
+    return [1] * len(calls), "task"
+
+
 def run_tasks(
     runner: TaskRunner,
     task: Task | Sequence[Task],
@@ -103,8 +113,9 @@ def run_tasks(
     """Submit ``task`` once per parameter mapping of ``calls`` to ``runner`` and wait for all of them
     (``task`` may also be a sequence: one task per call).
 
-    Shows a progress bar over the calls when ``progress``. A cached result whose output files are no
-    longer as the task left them (:func:`flows.caching.outputs_intact`) is recomputed with
+    Shows a progress bar when ``progress`` that counts the work done (:func:`work_sizes`: stamps or files,
+    with the rate and the time left), with log lines printed above it. A cached result whose output files
+    are no longer as the task left them (:func:`flows.caching.outputs_intact`) is recomputed with
     ``refresh_cache``. The first failure is raised (after every call has finished).
 
     Returns:
@@ -116,9 +127,11 @@ def run_tasks(
     futures = [
         runner.submit(t, dict(params), wait_for=wait_for) for t, params in zip(tasks, calls, strict=True)
     ]
-    with tqdm(total=len(futures), desc=desc, unit="task", disable=not progress, leave=True) as bar:
-        for _ in as_completed(futures):
-            bar.update(1)
+    sizes, unit = work_sizes(calls)
+    size_of = {f.task_run_id: n for f, n in zip(futures, sizes, strict=True)}
+    with logs_above_bars(progress), work_bar(desc, sum(sizes), unit, progress) as bar:
+        for done in as_completed(futures):
+            bar.update(size_of.get(done.task_run_id, 1))
     outcomes = []
     for t, params, future in zip(tasks, calls, futures, strict=True):
         result = future.result()

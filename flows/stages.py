@@ -132,10 +132,10 @@ class StageRecorder:
         return dict(record)
 
     def record_run(
-        self, name: str, *, config: Mapping[str, Any], outputs: Mapping[str, Any] | None = None
+        self, name: str, *, config: Mapping[str, Any], outputs: Mapping[str, Any] | None = None, **extra: Any
     ) -> dict[str, Any]:
         """Write the whole run as the stage ``name``: started with the recorder, the stages' seconds
-        summed, their timings one by one and every task state."""
+        summed, their timings one by one, every task state and the ``extra`` fields."""
         record = stage_record(
             config=config,
             outputs=outputs,
@@ -144,6 +144,7 @@ class StageRecorder:
             seconds=sum(self.timings_s.values()),
             timings_s=self.timings_s,
             tasks=dict(self.tasks),
+            **extra,
         )
         record_stage(self.manifest, name, record)
         return record

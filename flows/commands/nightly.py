@@ -6,17 +6,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from flows.cli_common import add_runner_arguments, add_size_arguments, is_tty, parse_csv_list, runner_options
+from flows.cli_common import (
+    CommandError,
+    add_runner_arguments,
+    add_size_arguments,
+    is_tty,
+    parse_csv_list,
+    runner_options,
+)
 from flows.commands._command import add_command, print_result
 
 #: The one-line help of ``stampflow nightly`` and its description.
 HELP = "run one night: ingest new stamps or alerts, score them with a fixed model, report"
 DESCRIPTION = """\
-Ingest the night's FITS stamps or alert packets into RUN_DIR/stamps.h5 (+ rejects.csv), score them with a
-fixed checkpoint into RUN_DIR/scored.parquet, write RUN_DIR/report when labels are given, publish the
-counts as Prefect artifacts and write RUN_DIR/manifest.json. '{night}' in the inputs and RUN_DIR becomes
-the night (--night, default today in --timezone). A rerun of the same night with the same files does no
-work twice. Exit 1 when nothing could be ingested.
+Check the model, the labels, RUN_DIR and the inputs, then ingest the night's FITS stamps or alert packets,
+score them with a fixed checkpoint and write the report when labels are given, in a run folder of its own
+(RUN_DIR/runs/<time>-<flow run id>/). When the night succeeds it is published: RUN_DIR/stamps.h5,
+rejects.csv, scored.parquet, report/ and manifest.json are then this run's (RUN_DIR/current points to its
+run folder); a failed run leaves the published night as it was. The counts are published as Prefect
+artifacts either way. '{night}' in the inputs and RUN_DIR becomes the night (--night, default today in
+--timezone). A rerun of the same night with the same files does no work twice. Exit 1 when nothing could be
+ingested, an input is missing or a stage failed; 2 when the model does not fit the stamps or the labels do
+not join; 3 when RUN_DIR cannot be written.
 """
 #: Options handed to :func:`flows.nightly.nightly_flow` under their own names.
 FLOW_OPTIONS = ("model", "run_dir", "labels", "night", "timezone", "chunk_files", "chunk_rows")
@@ -37,30 +48,44 @@ def night_source(args: argparse.Namespace):
 
 
 def _nightly(args: argparse.Namespace) -> int:
-    from flows.nightly import nightly_flow
+    from flows.night_run import NightFailed
+    from flows.nightly import night_folder, nightly_flow, resolve_night, with_night
+    from flows.nightly_checks import NightCheckError, check_night
+    from flows.run_logs import tracebacks_off_console
 
-    result = nightly_flow(
-        source=night_source(args),
-        label_on=args.on,
-        runner=runner_options(args),
-        progress=is_tty(),
-        **{name: getattr(args, name) for name in FLOW_OPTIONS},
-    )
-    return print_result(result, as_json=args.json, text=_summary, failed=_nothing_ingested)
-
-
-def _nothing_ingested(result: dict) -> bool:
-    ingest = result["ingest"]
-    return bool(ingest["n_inputs"]) and not ingest["n_ingested"]
+    source = night_source(args)
+    night = resolve_night(args.night, args.timezone)
+    try:  # fail fast: before Prefect starts and anything is ingested
+        check_night(
+            with_night(source, night), args.model, night_folder(args.run_dir, night), args.labels, args.on
+        )
+    except NightCheckError as err:
+        raise CommandError(str(err), err.exit_code) from err
+    options = {name: getattr(args, name) for name in FLOW_OPTIONS}
+    try:
+        with tracebacks_off_console(enabled=not args.verbose):
+            result = nightly_flow(
+                source=source, label_on=args.on, runner=runner_options(args), progress=is_tty(), **options
+            )
+    except NightFailed as err:
+        if err.result is not None:
+            print_result(err.result, as_json=args.json, text=_summary)
+        raise CommandError(
+            f"{err} (run folder {err.result['run'] if err.result else '-'})", err.exit_code
+        ) from err
+    return print_result(result, as_json=args.json, text=_summary)
 
 
 def _summary(result: dict) -> str:
-    ingest, counts = result["ingest"], result["counts"] or {}
+    ingest, counts = result["ingest"] or {}, result["counts"] or {}
     lines = [
-        f"night {result['night']}: inputs={ingest['n_inputs']} ingested={ingest['n_ingested']} "
-        f"rejected={ingest['n_rejected']} scored={counts.get('n_scored', 0)} labels={counts.get('labels', {})}",
-        f"run folder: {result['run_dir']} (tasks: {result['tasks']})",
+        f"night {result['night']} {result['status']}: inputs={ingest.get('n_inputs', 0)} "
+        f"ingested={ingest.get('n_ingested', 0)} rejected={ingest.get('n_rejected', 0)} "
+        f"scored={counts.get('n_scored', 0)} labels={counts.get('labels', {})}",
+        f"run folder: {result['run']} (tasks: {result['tasks']})",
     ]
+    if result["status"] == "completed":
+        lines.append(f"published: {result['run_dir']} (current -> {result['run']})")
     if result["report"]:
         lines.append(f"report: {result['report']['index_html']}")
     return "\n".join(lines)

@@ -20,6 +20,8 @@ _EXPORTS = {
     "realbogus_metrics": "metrics",
     "report_from_files": "report",
     "report_markdown": "report",
+    "ID_COLUMNS": "inputs",
+    "is_store": "inputs",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -98,8 +98,13 @@ def _truth_columns(task: str, table: pd.DataFrame) -> list[str]:
 def _truth_from_table(scored: pd.DataFrame, task: str, path: Path, on: str | None) -> np.ndarray:
     table = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
     key = on or next((c for c in ID_COLUMNS if c in table.columns and c in scored.columns), None)
-    if key is None or key not in table.columns or key not in scored.columns:
+    if key is None:
         raise ValueError(f"no id column shared by the scored catalog and {path}; give one with on=")
+    for name, columns in ((str(path), table.columns), ("the scored catalog", scored.columns)):
+        if key not in columns:
+            raise ValueError(
+                f"join column {key!r}: {name} has no such column (it has {sorted(map(str, columns))})"
+            )
     cols = _truth_columns(task, table)
     labels = table[[key, *cols]].assign(_key=table[key].astype(str)).drop(columns=key)
     if labels["_key"].duplicated().any():

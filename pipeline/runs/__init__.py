@@ -1,6 +1,8 @@
 """The run folder's records: ``manifest.json`` (inputs, config, timings per stage) and the headline counts.
 
 - :mod:`pipeline.runs.manifest`: stage records merged into ``manifest.json``.
+- :mod:`pipeline.runs.night_folder`: a night's folder: one versioned run folder per run, the night's outputs
+  published atomically when a run succeeds.
 - :mod:`pipeline.runs.summary`: inputs, ingested, rejected, scored: the rows a nightly run publishes.
 """
 
@@ -16,6 +18,10 @@ _EXPORTS = {
     "record_stage": "manifest",
     "stage_record": "manifest",
     "utc_timestamp": "manifest",
+    "NightFolder": "night_folder",
+    "NightLocked": "night_folder",
+    "PUBLISHED": "night_folder",
+    "run_name": "night_folder",
     "catalog_counts": "summary",
     "headline_metrics": "summary",
     "summary_markdown": "summary",

@@ -84,12 +84,19 @@ def _cell(value: Any) -> str:
 def summary_markdown(
     title: str, rows: Sequence[tuple[str, Any]], links: Mapping[str, Any] | None = None
 ) -> str:
-    """A markdown page: ``# title``, a two-column table of ``rows``, then ``links`` (name -> path) as a list."""
+    """A markdown page: ``# title``, a two-column table of ``rows``, then ``links`` (name -> path) as a list
+    of links (``file://`` URIs of the absolute paths)."""
     lines = [f"# {title}", "", "| quantity | value |", "|---|---|"]
     lines += [f"| {k} | {_cell(v)} |" for k, v in rows]
     if links:
-        lines += [""] + [f"- {name}: `{Path(str(path))}`" for name, path in links.items() if path]
+        lines += [""] + [f"- {name}: {path_link(path)}" for name, path in links.items() if path]
     return "\n".join(lines) + "\n"
+
+
+def path_link(path: str | os.PathLike) -> str:
+    """A markdown link to a file or folder: the path as its text, its ``file://`` URI as the target."""
+    absolute = Path(path).absolute()
+    return f"[`{Path(path)}`]({absolute.as_uri()})"
 
 
 def headline_metrics(task: str, metrics: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -1,5 +1,5 @@
-"""Read what a flow run left in the Prefect API: its task runs and its artifacts (the API records them
-from events, a moment after the run, so the readers wait a little for them)."""
+"""Read what a flow run left in the Prefect API: its task runs, its artifacts and its log lines (the API
+records them a moment after the run, so the readers wait a little for them)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from prefect.client.schemas.filters import (
     ArtifactFilterKey,
     FlowRunFilter,
     FlowRunFilterId,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 
 
@@ -57,3 +59,18 @@ def artifact_markdown(flow_run_id: UUID, key: str, timeout: float = 30.0) -> str
     """The text of the markdown artifact ``key`` of a flow run (None if it never appears)."""
     data = _artifact_data(flow_run_id, key, timeout)
     return None if data is None else str(data)
+
+
+def run_log_lines(flow_run_id: UUID, expected: str, timeout: float = 30.0) -> list[tuple[str, str]]:
+    """``(logger name, message)`` of a flow run's log lines (its tasks' included), once one of them
+    contains ``expected`` (all of them if none ever does)."""
+    deadline = time.monotonic() + timeout
+    lines: list[tuple[str, str]] = []
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            lines = [(entry.name, entry.message) for entry in logs]
+            if any(expected in message for _, message in lines):
+                return lines
+            time.sleep(0.3)
+    return lines
