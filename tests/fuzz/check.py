@@ -144,7 +144,8 @@ def _case_problems(case: Case, outcomes: Outcomes, clean: dict[str, str]) -> lis
             problems.append(f"ingested pixels differ from the clean run of {base!r}")
         elif base is not None and base not in clean and case.mutation == "none":
             problems.append("valid input not ingested in the clean run either (fixture problem)")
-    if case.mutation == "none" and rejected:
+    base = case.base or case.key
+    if case.mutation == "none" and rejected and base in clean:
         problems.append("valid input ingested in the clean run but rejected next to bad inputs")
     return problems
 

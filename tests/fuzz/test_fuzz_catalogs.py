@@ -164,7 +164,7 @@ def _cutouts_round(root: Path, rng: np.random.Generator) -> tuple[list[Case], li
 
     def position(x: float, y: float) -> dict[str, str]:
         if pixel_mode:
-            return {"x": repr(x), "y": repr(y)}
+            return {"x": repr(float(x)), "y": repr(float(y))}
         ra, dec = wcs.pixel_to_world_values(x, y)
         return {"ra": repr(float(ra)), "dec": repr(float(dec))}
 
