@@ -314,3 +314,54 @@ def test_temporary_names_are_not_alert_files(tmp_path):
     for name in ("sub/a.avro", "b.avro", ".c.avro", "d.avro.part"):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in expand_alert_inputs([tmp_path])] == ["b.avro", "a.avro"]
+
+
+def _with_bitpix(stamp: bytes, card: bytes) -> bytes:
+    """A gzipped FITS cutout with its BITPIX card replaced (80 bytes, edited in place)."""
+    raw = bytearray(gzip.decompress(stamp))
+    pos = next(p for p in range(0, 2880, 80) if raw[p : p + 8] == b"BITPIX  ")
+    raw[pos : pos + 80] = card.ljust(80)
+    return gzip.compress(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    "card", [b"BITPIX  =                   17", b"BITPIX  = 'abc'", b"NAXIS   =                  999"]
+)
+def test_a_bad_header_card_in_a_cutout_is_a_reject_of_that_alert(card):
+    # astropy cannot even open some of these primary headers ("Header missing END card"): not_fits
+    """Issue 18: the packet with the broken cutout is one reject; the packets beside it are decoded."""
+    schema, records = _records(ZTF_ALERTS / manifest()[1]["file"])
+    rec = records[0]
+    stamp = rec["cutoutScience"]["stampData"]
+    if card.startswith(b"NAXIS "):
+        raw = bytearray(gzip.decompress(stamp))
+        pos = next(p for p in range(0, 2880, 80) if raw[p : p + 8] == b"NAXIS   ")
+        raw[pos : pos + 80] = card.ljust(80)
+        broken = gzip.compress(bytes(raw))
+    else:
+        broken = _with_bitpix(stamp, card)
+    bad = dict(rec, cutoutScience=dict(rec["cutoutScience"], stampData=broken))
+    for fast in (True, False):
+        decoded = decode_alert_bytes(_container(schema, [rec, bad, rec]), "three.avro", fast=fast)
+        assert [a.source for a in decoded.alerts] == ["three.avro#0", "three.avro#2"]
+        assert [r.source for r in decoded.rejects] == ["three.avro#1"]
+        assert decoded.rejects[0].reason in ("bad_header", "not_fits")
+        assert decoded.rejects[0].error.startswith("three.avro#1:cutoutScience")
+
+
+@pytest.mark.parametrize("cut", [1, 5, 15, 16])
+def test_a_file_cut_inside_its_final_sync_marker_counts_each_packet_once(cut):
+    """Issue 18: a one-packet file cut in (or right before) its last sync marker is one input, one alert."""
+    data = (ZTF_ALERTS / manifest()[1]["file"]).read_bytes()
+    decoded = decode_alert_bytes(data[: len(data) - cut], "cut.avro")
+    assert (len(decoded.alerts), decoded.rejects) == (1, [])
+    # two blocks whose first marker is corrupt: the first packet, and one reject for the unreadable rest
+    schema, records = _records(ZTF_ALERTS / manifest()[1]["file"])
+    one = _container(schema, records[:1])
+    two = one + one[read_header(one, "x")[3] :]  # a second block (and marker) after the first
+    broken_marker = two[: len(one) - 16] + bytes(16) + two[len(one) :]
+    assert len(decode_alert_bytes(two, "two.avro").alerts) == 2
+    decoded = decode_alert_bytes(broken_marker, "two.avro")
+    assert len(decoded.alerts) == 1 and [(r.source, r.reason) for r in decoded.rejects] == [
+        ("two.avro", "truncated_avro")
+    ]

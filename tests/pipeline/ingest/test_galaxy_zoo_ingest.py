@@ -55,6 +55,22 @@ def kaggle_images(tmp_path) -> Path:
     return folder
 
 
+def test_ids_written_as_floats_find_their_images(tmp_path, kaggle_images):
+    """Issue 18: a pandas round trip writes GalaxyID as 100008.0; the rows still find 100008.jpg."""
+    table = pd.read_csv(KAGGLE)
+    table["GalaxyID"] = table["GalaxyID"].astype(float)
+    floats = tmp_path / "floats.csv"
+    table.to_csv(floats, index=False)
+    assert "100008.0," in floats.read_text()
+    out = tmp_path / "run" / "stamps.h5"
+    report = ingest_source(GalaxyZooSource(catalog=floats, images_dir=kaggle_images, format="kaggle"), out)
+    assert (report.n_inputs, report.n_ingested, report.n_rejected) == (6, 4, 2)
+    assert report.reject_reasons == {"missing_image": 1, "truncated_image": 1}
+    with open_store(out) as store:
+        assert store.catalog()["object_id"].tolist() == KAGGLE_IDS[:4]
+        assert store.catalog()["GalaxyID"].tolist() == [int(i) for i in KAGGLE_IDS[:4]]
+
+
 def test_image_io_reads_jpeg_png_and_rejects_garbage(tmp_path):
     png = tmp_path / "a.png"
     Image.fromarray(rgb(11)).save(png)
