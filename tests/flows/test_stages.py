@@ -44,3 +44,37 @@ def test_stages_are_recorded_with_their_inputs_tasks_and_timings(tmp_path):
     assert run["started"] == recorder.started and run["tasks"] == {"Completed": 2, "Cached": 2}
     assert run["timings_s"] == pytest.approx(recorder.timings_s, abs=1e-3)
     assert run["seconds"] == pytest.approx(sum(recorder.timings_s.values()), abs=1e-3)
+
+
+def test_bars_count_stamps_and_log_lines_go_above_them(capsys):
+    import logging
+    import sys
+
+    from prefect import task
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.runners import run_tasks, work_sizes
+
+    @task
+    def score_range(start: int, stop: int) -> int:
+        logging.getLogger("pipeline.scoring").warning("scored %d stamps", stop - start)
+        return stop - start
+
+    calls = [{"start": 0, "stop": 700}, {"start": 700, "stop": 1000}]
+    assert work_sizes(calls) == ([700, 300], "stamp")
+    assert work_sizes([{"files": ["a", "b"]}, {"files": ["c"]}]) == ([2, 1], "file")
+    assert work_sizes([{"x": 1}]) == ([1], "task")
+    console = logging.StreamHandler(sys.stderr)  # the terminal's handler, as the CLI's basicConfig makes
+    logging.getLogger().addHandler(console)
+    try:
+        with ThreadPoolTaskRunner(max_workers=2) as runner:
+            outcomes = run_tasks(runner, score_range, calls, desc="score", progress=True)
+    finally:
+        logging.getLogger().removeHandler(console)
+    assert [o.result for o in outcomes] == [700, 300]
+    err = capsys.readouterr().err
+    assert "1000/1000" in err and "stamp/s" in err  # counts stamps, with their rate
+    lines = [line.split("\r")[-1] for line in err.splitlines()]
+    for n in (700, 300):  # whole lines of their own, never on the bar's line
+        (line,) = [line for line in lines if f"scored {n} stamps" in line]
+        assert line.endswith(f"scored {n} stamps") and "%|" not in line and "stamp/s" not in line, line
