@@ -17,6 +17,7 @@ permission error will not go away by retrying.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -31,7 +32,7 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
 from prefect.tasks import Task
 
 from pipeline.ingest import check_name, expand_paths, input_name
-from pipeline.io import StampRejected
+from pipeline.io import OutputError, StampRejected
 from pipeline.store import combined_sha256, sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,6 +47,19 @@ PERMANENT_OS_ERRORS = (
     IsADirectoryError,
     PermissionError,
     FileExistsError,
+)
+#: Errnos of an output that cannot be written that retrying cannot fix (disk full, read-only...).
+PERMANENT_OUTPUT_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EFBIG,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOTDIR,
+        errno.EEXIST,
+    }
 )
 
 
@@ -160,11 +174,13 @@ def cached(task: Task, run_dir: str | os.PathLike) -> Task:
 
 def retry_on_transient_io(task, task_run, state) -> bool:
     """Prefect ``retry_condition_fn``: retry a failed run only when it raised an OSError that is not one of
-    :data:`PERMANENT_OS_ERRORS`."""
+    :data:`PERMANENT_OS_ERRORS`, nor an output error of :data:`PERMANENT_OUTPUT_ERRNOS`."""
     try:
         state.result()
     except PERMANENT_OS_ERRORS:
         return False
+    except OutputError as err:
+        return err.errno not in PERMANENT_OUTPUT_ERRNOS
     except OSError:
         return True
     except BaseException:

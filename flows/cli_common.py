@@ -153,17 +153,14 @@ def run_ingest_and_report(
     """Run an ingest, print its report, and map the outcome to the exit code.
 
     ``input_errors`` (an input that cannot be used at all: a missing catalog, missing columns...) give
-    exit 1 with the message; any other OSError means the output cannot be written (exit 3); a report
-    with nothing ingested gives exit 1; otherwise 0.
+    exit 1 with the message; a report with nothing ingested gives exit 1; otherwise 0. An output that
+    cannot be written (:class:`pipeline.io.atomic.OutputError`, exit 3) and any other error go to
+    :func:`flows.cli.run_command`.
     """
     try:
         report = work()
     except input_errors as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_NOTHING_INGESTED
-    except OSError as err:
-        print(f"error: cannot write the output: {err}", file=sys.stderr)
-        return EXIT_CANNOT_WRITE
+        raise CommandError(str(err), EXIT_NOTHING_INGESTED) from err
     print(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
     if report.n_ingested == 0:
         print(f"error: nothing could be ingested; see {report.rejects}", file=sys.stderr)

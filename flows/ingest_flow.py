@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.task_runners import TaskRunner
 
 from flows.caching import (
@@ -34,6 +34,7 @@ from flows.caching import (
     state_dir,
 )
 from flows.params import Compression, IngestSource
+from flows.printable_flow import printable, printable_flow
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
 from flows.stages import StageRecorder
 from pipeline.ingest import ingest_source, input_name, reader_class
@@ -254,7 +255,7 @@ def ingest_manifest_record(stage: StageResult, config: dict[str, Any], started: 
     )
 
 
-@flow(name="ingest")
+@printable_flow(name="ingest")
 def ingest_flow(
     source: IngestSource,
     out: Path,
@@ -287,7 +288,7 @@ def ingest_flow(
         )
     report: IngestReport = stage.result
     config = {
-        "source": source.model_dump(mode="json"),
+        "source": printable(source.model_dump(mode="json")),
         "out": str(out),
         "rejects": report.rejects,
         "compression": compression,

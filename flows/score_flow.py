@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from prefect import flow, task
+from prefect import task
 from prefect.task_runners import TaskRunner
 
 from flows.artifacts import publish_summary
 from flows.caching import IO_RETRIES, cached, file_digests, fingerprints, state_dir
+from flows.printable_flow import printable_flow
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
 from flows.stages import StageRecorder
 from pipeline.runs import (
@@ -242,7 +243,7 @@ def publish_report(report: dict[str, Any], key: str = "report") -> dict[str, str
     return publish_summary(key, report["markdown"], report["headline"], description=description)
 
 
-@flow(name="score")
+@printable_flow(name="score")
 def score_flow(
     model: Path,
     store: Path,
@@ -305,7 +306,7 @@ def score_flow(
     return stage.result
 
 
-@flow(name="report")
+@printable_flow(name="report")
 def report_flow(
     scored: Path,
     labels: Path,

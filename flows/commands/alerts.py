@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.cli_common import (
-    EXIT_CANNOT_WRITE,
     EXIT_NOTHING_INGESTED,
     add_runner_arguments,
     parse_stamp_size,
@@ -125,11 +124,8 @@ def _score(args: argparse.Namespace) -> int:
         if missing:
             print(f"error: --follow watches folders; not folders: {missing}", file=sys.stderr)
             return EXIT_NOTHING_INGESTED
-    try:
-        return _score_follow(args, scorer) if args.follow else _score_once(args, scorer)
-    except OSError as err:
-        print(f"error: cannot write the output: {err}", file=sys.stderr)
-        return EXIT_CANNOT_WRITE
+    # an output that cannot be written is an OutputError: exit 3 (flows.cli.run_command)
+    return _score_follow(args, scorer) if args.follow else _score_once(args, scorer)
 
 
 def _ingest(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ import numpy as np
 from fastavro.write import Writer
 
 from data_catalogs.alert_schemas import classification_schema
-from pipeline.io.atomic import CommitOnSuccess, partial_path, publish
+from pipeline.io.atomic import CommitOnSuccess, output_errors, publish, start_partial
 
 AVRO_NAME = "classifications.avro"
 JSONL_NAME = "classifications.jsonl"
@@ -98,51 +98,63 @@ class BrokerWriter(CommitOnSuccess):
         self, folder: str | os.PathLike, *, jsonl: bool = False, metadata: Mapping[str, str] | None = None
     ):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.avro_path = self.folder / AVRO_NAME
         self.jsonl_path = self.folder / JSONL_NAME if jsonl else None
         self.n_records = 0
-        self._avro_tmp = partial_path(self.avro_path)
-        self._avro_fh: BinaryIO = open(self._avro_tmp, "wb")
-        self._writer = Writer(
-            self._avro_fh,
-            parsed_classification_schema(),
-            metadata={k: str(v) for k, v in (metadata or {}).items()},
-        )
-        self._jsonl_tmp = partial_path(self.jsonl_path) if self.jsonl_path else None
-        self._jsonl_fh: TextIO | None = open(self._jsonl_tmp, "w") if self._jsonl_tmp else None
+        self._avro_tmp = start_partial(self.avro_path)
+        self._jsonl_tmp = start_partial(self.jsonl_path) if self.jsonl_path else None
+        self._jsonl_fh: TextIO | None = None
+        with output_errors(self.avro_path):
+            self._avro_fh: BinaryIO = open(self._avro_tmp, "wb")
+            self._writer = Writer(
+                self._avro_fh,
+                parsed_classification_schema(),
+                metadata={k: str(v) for k, v in (metadata or {}).items()},
+            )
+        if self._jsonl_tmp is not None:
+            with output_errors(self._jsonl_tmp):
+                self._jsonl_fh = open(self._jsonl_tmp, "w")
 
     def write(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Append records (dicts of the broker schema)."""
-        for record in records:
-            self._writer.write(record)
-            if self._jsonl_fh is not None:
-                self._jsonl_fh.write(json_line(record) + "\n")
-            self.n_records += 1
+        with output_errors(self.avro_path):
+            for record in records:
+                self._writer.write(record)
+                if self._jsonl_fh is not None:
+                    self._jsonl_fh.write(json_line(record) + "\n")
+                self.n_records += 1
 
     def close(self) -> list[Path]:
         """Flush, fsync and rename the files to their final names; returns them."""
-        self._writer.flush()
-        self._avro_fh.flush()
-        os.fsync(self._avro_fh.fileno())
-        self._avro_fh.close()
-        publish(self._avro_tmp, self.avro_path)
+        with output_errors(self.avro_path):
+            self._writer.flush()
+            _close_synced(self._avro_fh)
+            publish(self._avro_tmp, self.avro_path)
         paths = [self.avro_path]
         if self._jsonl_fh is not None and self._jsonl_tmp is not None and self.jsonl_path is not None:
-            self._jsonl_fh.flush()
-            os.fsync(self._jsonl_fh.fileno())
-            self._jsonl_fh.close()
-            publish(self._jsonl_tmp, self.jsonl_path)
+            with output_errors(self.jsonl_path):
+                _close_synced(self._jsonl_fh)
+                publish(self._jsonl_tmp, self.jsonl_path)
             paths.append(self.jsonl_path)
         return paths
 
     def abort(self) -> None:
         """Close and remove the temporary files; the final names are left untouched."""
         for fh, tmp in ((self._avro_fh, self._avro_tmp), (self._jsonl_fh, self._jsonl_tmp)):
-            if fh is not None:
-                fh.close()
+            try:
+                if fh is not None:
+                    fh.close()
+            except OSError:  # its buffer could not be written (disk full): it is deleted anyway
+                pass
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
+
+
+def _close_synced(fh: BinaryIO | TextIO) -> None:
+    """Flush, fsync and close a file."""
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
 
 
 def read_classifications(path: str | os.PathLike) -> list[dict[str, Any]]:

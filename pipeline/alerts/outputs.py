@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.alerts.broker import BrokerWriter, utc_datetime
 from pipeline.alerts.decode import Alert, Reject
-from pipeline.io import CommitOnSuccess, ParquetTableWriter, RejectLog, write_text
+from pipeline.io import CommitOnSuccess, ParquetTableWriter, RejectLog, output_errors, write_text
 
 if TYPE_CHECKING:
     from pipeline.alerts.scoring import AlertScorer
@@ -85,7 +85,8 @@ class AlertOutputs(CommitOnSuccess):
         meta: Mapping[str, Any] | None = None,
     ):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        with output_errors(self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
         self.alert_scorer = alert_scorer
         self.rejects = RejectLog()
         self.report = AlertScoreReport(

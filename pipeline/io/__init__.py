@@ -16,6 +16,7 @@ from pipeline._lazy import lazy_exports
 _EXPORTS = {
     "CommitOnSuccess": "atomic",
     "OutputError": "atomic",
+    "output_error": "atomic",
     "output_errors": "atomic",
     "start_partial": "atomic",
     "ParquetTableWriter": "catalogs",

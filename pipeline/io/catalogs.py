@@ -34,7 +34,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.table import meta as table_meta
 
-from pipeline.io.atomic import CommitOnSuccess, atomic_path, partial_path, publish
+from pipeline.io.atomic import CommitOnSuccess, atomic_path, output_errors, publish, start_partial
 
 #: File suffix -> output format.
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".fits": "fits", ".fit": "fits", ".csv": "csv"}
@@ -95,7 +95,7 @@ class ParquetTableWriter(CommitOnSuccess):
         self.meta = dict(meta or {})
         self.row_group_rows = max(1, int(row_group_rows))
         self.n_rows = 0
-        self._tmp = partial_path(self.path)
+        self._tmp = start_partial(self.path)
         self._writer: pq.ParquetWriter | None = None
         self._template: Table | None = None
         self._schema: pa.Schema | None = None
@@ -113,8 +113,8 @@ class ParquetTableWriter(CommitOnSuccess):
         self._template = template
         self._schema = pa.schema([(name, pa.from_numpy_dtype(arr.dtype)) for name, arr in columns.items()])
         self._str_len = {name: 0 for name, arr in columns.items() if arr.dtype.kind == "U"}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(self._tmp, self._schema, store_schema=False)
+        with output_errors(self.path):
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, store_schema=False)
 
     def write(self, columns: Mapping[str, Any]) -> None:
         """Append one chunk: column name -> ``(K,)`` values (all columns the same length K)."""
@@ -145,7 +145,8 @@ class ParquetTableWriter(CommitOnSuccess):
 
     def _flush(self) -> None:
         if self._pending_rows and self._writer is not None:
-            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=self._pending_rows)
+            with output_errors(self.path):
+                self._writer.write_table(pa.concat_tables(self._pending), row_group_size=self._pending_rows)
         self._pending, self._pending_rows = [], 0
 
     def close(self) -> Path:
@@ -162,18 +163,22 @@ class ParquetTableWriter(CommitOnSuccess):
             self._template[name].description = self.descriptions.get(name)
         metadata = {f"table::len::{name}": str(max(width, 1)) for name, width in self._str_len.items()}
         metadata["table_meta_yaml"] = "\n".join(table_meta.get_yaml_from_table(self._template))
-        self._writer.add_key_value_metadata(metadata)
-        self._writer.close()
-        self._writer = None
-        publish(self._tmp, self.path)
+        with output_errors(self.path):
+            self._writer.add_key_value_metadata(metadata)
+            writer, self._writer = self._writer, None  # closed once, whatever happens
+            writer.close()
+            publish(self._tmp, self.path)
         self._closed = True
         return self.path
 
     def abort(self) -> None:
         """Drop the partial file; the final name is left untouched."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError:  # e.g. the disk is full: the file is deleted anyway
+                pass
         self._tmp.unlink(missing_ok=True)
 
 

@@ -3,6 +3,14 @@
 Stamps ``(K, C, H, W)`` float32 and their mask (uint8, 1 where masked) are appended in chunks with their
 catalog columns and labels, into a temporary file beside the final name that is renamed only when the
 writer closes successfully (:class:`pipeline.io.atomic.CommitOnSuccess`).
+
+A write that fails (disk full, file size limit) is an :class:`~pipeline.io.atomic.OutputError` naming the
+store, and the partial file is deleted. HDF5 writes cached chunks when it evicts them, flushes, or closes
+a dataset: the writer keeps its datasets open until the file closes, so that a failed write raises in
+:meth:`StampStoreWriter.append` or :meth:`StampStoreWriter.close` (not in a dataset's finaliser, where
+h5py can only print it), and it discards a failed file by pointing its
+descriptor at ``/dev/null`` before the one close: closing a file whose writes fail makes HDF5 retry them,
+and a second close of such a file crashes the process (SIGSEGV).
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import h5py
 import numpy as np
 
 from pipeline import __version__
-from pipeline.io.atomic import CommitOnSuccess, partial_path, publish, remove_stale_partials
+from pipeline.io.atomic import CommitOnSuccess, output_error, publish, start_partial
 from pipeline.store.stamp_store import REQUIRED_CATALOG_COLUMNS, SCHEMA_VERSION, combined_sha256
 
 COMPRESSIONS = ("lzf", "gzip", "none")
@@ -24,6 +32,8 @@ COMPRESSIONS = ("lzf", "gzip", "none")
 #: dataset, and a chunk larger than the cache is re-read and re-decompressed on every partial read.
 MAX_CHUNK_BYTES = 1 << 20
 _STR = h5py.string_dtype(encoding="utf-8")
+#: How h5py reports a failed write: RuntimeError (flush/close) or OSError (create, write).
+_WRITE_ERRORS = (OSError, RuntimeError)
 
 
 def _as_column(values: Any) -> np.ndarray:
@@ -82,16 +92,34 @@ class StampStoreWriter(CommitOnSuccess):
         self._source_digests: set[str] = set()
         self._catalog_dtypes: dict[str, np.dtype] = {}
         self._label_shapes: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-        self._tmp = partial_path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(self.path)
+        self._tmp = start_partial(self.path)
+        self._h5: h5py.File | None = None
+        #: Every dataset of the file, kept open until the file closes (module docstring).
+        self._datasets: dict[str, h5py.Dataset] = {}
+        try:
+            self._create(pixel_scale_arcsec, config_hash, chunk_rows, compression, level, attrs)
+        except _WRITE_ERRORS as err:
+            self._fail(err)
+
+    def _create(
+        self,
+        pixel_scale_arcsec: float | None,
+        config_hash: str,
+        chunk_rows: int,
+        compression: str,
+        level: int,
+        attrs: Mapping[str, Any] | None,
+    ) -> None:
+        """Create the partial file with its datasets and root attributes."""
         self._h5 = h5py.File(self._tmp, "w")
         c, (h, w) = len(self.channels), self.stamp_shape
         rows_fitting = max(1, MAX_CHUNK_BYTES // (4 * c * h * w))
         chunk = (max(1, min(chunk_rows, rows_fitting)), c, h, w)
         comp = _compression_kwargs(compression, level)
-        self._h5.create_dataset("stamps", (0, c, h, w), "f4", maxshape=(None, c, h, w), chunks=chunk, **comp)
-        self._h5.create_dataset("mask", (0, c, h, w), "u1", maxshape=(None, c, h, w), chunks=chunk, **comp)
+        for key, dtype in (("stamps", "f4"), ("mask", "u1")):
+            self._datasets[key] = self._h5.create_dataset(
+                key, (0, c, h, w), dtype, maxshape=(None, c, h, w), chunks=chunk, **comp
+            )
         self._h5.create_group("catalog")
         self._h5.create_group("labels")
         self._chunk_rows = chunk[0]
@@ -155,22 +183,36 @@ class StampStoreWriter(CommitOnSuccess):
                 raise ValueError(f"label {name!r} has first axis {arr.shape[:1]}, expected ({k},)")
         if k == 0:
             return
-        start, stop = self.n, self.n + k
-        for key, data in (("stamps", stamps), ("mask", mask_arr)):
-            self._h5[key].resize(stop, axis=0)
-            self._h5[key][start:stop] = data
+        try:
+            self._write(stamps, mask_arr, columns, label_arrays)
+        except _WRITE_ERRORS as err:
+            self._fail(err)
+
+    def _write(
+        self,
+        stamps: np.ndarray,
+        mask: np.ndarray,
+        columns: Mapping[str, np.ndarray],
+        labels: Mapping[str, np.ndarray],
+    ) -> None:
+        """Write K checked rows (a write that fails raises here or in :meth:`close`'s flush)."""
+        start, stop = self.n, self.n + stamps.shape[0]
+        for key, data in (("stamps", stamps), ("mask", mask)):
+            self._datasets[key].resize(stop, axis=0)
+            self._datasets[key][start:stop] = data
         for name, arr in columns.items():
-            self._write_rows(self._h5["catalog"], name, arr, start, stop)
+            self._write_rows("catalog", name, arr, start, stop)
             self._catalog_dtypes.setdefault(name, arr.dtype)
-        for name, arr in label_arrays.items():
-            self._write_rows(self._h5["labels"], name, arr, start, stop)
+        for name, arr in labels.items():
+            self._write_rows("labels", name, arr, start, stop)
             self._label_shapes.setdefault(name, (arr.shape[1:], arr.dtype))
         self.n = stop
 
-    def _write_rows(self, group: h5py.Group, name: str, arr: np.ndarray, start: int, stop: int) -> None:
-        if name not in group:
+    def _write_rows(self, group: str, name: str, arr: np.ndarray, start: int, stop: int) -> None:
+        key = f"{group}/{name}"
+        if key not in self._datasets:
             dtype = _STR if arr.dtype == object else arr.dtype
-            group.create_dataset(
+            self._datasets[key] = self._h5[group].create_dataset(
                 name,
                 (0, *arr.shape[1:]),
                 dtype,
@@ -178,16 +220,28 @@ class StampStoreWriter(CommitOnSuccess):
                 chunks=(max(self._chunk_rows, 1024), *arr.shape[1:]),
                 **{k: v for k, v in self._comp.items() if arr.dtype != object},
             )
-        dset = group[name]
+        dset = self._datasets[key]
         if dset.shape[1:] != arr.shape[1:]:
-            raise ValueError(f"{group.name}/{name} rows are {dset.shape[1:]}, got {arr.shape[1:]}")
+            raise ValueError(f"/{key} rows are {dset.shape[1:]}, got {arr.shape[1:]}")
         dset.resize(stop, axis=0)
         dset[start:stop] = arr
 
     def close(self) -> Path:
-        """Finish the store: write the final attributes, flush, fsync and rename to the final name."""
+        """Finish the store: write the final attributes, flush, fsync and rename to the final name.
+
+        Raises:
+            OutputError: the store could not be written (the partial file is deleted).
+        """
         if self._h5 is None:
             return self.path
+        try:
+            self._finish()
+        except _WRITE_ERRORS as err:
+            self._fail(err)
+        return publish(self._tmp, self.path)
+
+    def _finish(self) -> None:
+        """Write the last attributes, flush, fsync and close the partial file."""
         if self.n == 0:
             # Empty columns still need to exist so that the store validates.
             for name in REQUIRED_CATALOG_COLUMNS:
@@ -198,15 +252,36 @@ class StampStoreWriter(CommitOnSuccess):
         root["n_stamps"] = self.n
         root["complete"] = True
         self._h5.flush()
-        fd = self._h5.id.get_vfd_handle()
-        os.fsync(fd)
-        self._h5.close()
-        self._h5 = None
-        return publish(self._tmp, self.path)
+        os.fsync(self._h5.id.get_vfd_handle())
+        self._datasets.clear()
+        h5, self._h5 = self._h5, None  # closed once, whatever happens
+        h5.close()
+
+    def _fail(self, err: BaseException) -> None:
+        """Discard the partial file and raise the :class:`OutputError` of the store for ``err``."""
+        self.abort()
+        raise output_error(err, self.path) from err
 
     def abort(self) -> None:
-        """Drop the partial store; the final name is left untouched."""
-        if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
+        """Drop the partial store; the final name is left untouched. The file's descriptor is pointed at
+        ``/dev/null`` before anything of it is closed, so that closing succeeds even when the disk is full
+        (module docstring)."""
+        h5, self._h5 = self._h5, None
+        try:
+            if h5 is not None and h5.id.valid:
+                _to_devnull(h5)
+            self._datasets.clear()
+            if h5 is not None and h5.id.valid:
+                h5.close()
+        except _WRITE_ERRORS:  # the file is deleted anyway; never a second close
+            pass
         self._tmp.unlink(missing_ok=True)
+
+
+def _to_devnull(h5: h5py.File) -> None:
+    """Send every later write of ``h5`` to ``/dev/null`` (its content is being thrown away)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(null, h5.id.get_vfd_handle())
+    finally:
+        os.close(null)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import fastavro
 import numpy as np
@@ -157,3 +158,25 @@ def test_frame_scoring_like_a_spark_udf(scored, scorer):
 def test_only_real_bogus_models_score_alerts():
     with pytest.raises(ValueError, match="real-bogus"):
         AlertScorer(Scorer(gz_model(), gz_card()))
+
+
+def test_a_rerun_removes_the_partial_files_of_a_killed_run(scorer, packets, tmp_path):
+    """A killed ``stampflow alerts score`` leaves hidden ``.<name>.partial-<pid>`` files; the next run
+    deletes those of processes that are gone and keeps those of a writer still running."""
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    running = subprocess.Popen(["sleep", "60"])
+    names = ["classifications.avro", "classifications.jsonl", "scored.parquet", "rejects.csv", "summary.json"]
+    try:
+        for name in names:
+            (out / f".{name}.partial-{gone.pid}").touch()
+            (out / f".{name}.partial-{running.pid}").touch()
+        report = score_alert_files([packets], scorer, out, jsonl=True)
+        left = sorted(p.name for p in out.glob(".*.partial-*"))
+    finally:
+        running.kill()
+        running.wait()
+    assert report.n_scored > 0
+    assert left == sorted(f".{name}.partial-{running.pid}" for name in names)
