@@ -195,7 +195,12 @@ def _select_planes(
 ) -> tuple[np.ndarray, list[str], list[fits.Header]]:
     """The ``(C, H, W)`` raw planes, channel names and headers chosen from an open file (see read_stamp)."""
     if extensions:
-        by_name = {hdu.name.upper(): hdu for hdu in hdul}
+        wanted = {ext.upper() for ext in extensions}
+        by_name: dict[str, fits.hdu.base._BaseHDU] = {}
+        for hdu in hdul:  # HDUs after the last one asked for (a Rubin cutout's UNCERT) are never parsed
+            by_name.setdefault(hdu.name.upper(), hdu)
+            if wanted <= by_name.keys():
+                break
         missing = [ext for ext in extensions if ext.upper() not in by_name]
         if missing:
             _raise_if_truncated(caught, label)  # a cut file lacks its last extensions: say it is cut
@@ -273,8 +278,10 @@ def read_stamp(
         warnings.simplefilter("always")
         try:
             hdul = fits.open(io.BytesIO(data), memmap=False)
-        except Exception as err:  # astropy raises OSError, ValueError, VerifyError... on broken headers
-            raise StampRejected("not_fits", f"{label}: FITS structure is unreadable ({err})") from err
+        except Exception as err:  # astropy raises OSError, ValueError, KeyError... on broken headers
+            raise StampRejected(
+                "bad_header", f"{label}: the FITS header cannot be parsed ({type(err).__name__}: {err})"
+            ) from err
         with hdul:
             try:
                 cube, channels, image_headers = _select_planes(hdul, label, extensions, caught)

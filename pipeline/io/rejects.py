@@ -22,7 +22,7 @@ REJECT_COLUMNS = ("source", "reason", "error")
 REASONS = {
     "unreadable": "the file could not be read at all (missing, permission, I/O error)",
     "not_fits": "the bytes are not a FITS file",
-    "bad_header": "a FITS header card is malformed or impossible (BITPIX, NAXISn, an unparsable RA/DEC...)",
+    "bad_header": "a FITS header cannot be parsed, or a card is impossible (BITPIX, NAXISn, unparsable RA/DEC)",
     "truncated_gzip": "a gzip stream ended early or is corrupt",
     "truncated_fits": "the FITS file ends before its data does",
     "empty_hdu": "no image data in the HDU(s) read",
