@@ -103,16 +103,24 @@ class BrokerWriter(CommitOnSuccess):
         self.n_records = 0
         self._avro_tmp = start_partial(self.avro_path)
         self._jsonl_tmp = start_partial(self.jsonl_path) if self.jsonl_path else None
+        self._avro_fh: BinaryIO | None = None
         self._jsonl_fh: TextIO | None = None
+        try:
+            self._open(metadata)
+        except OSError:  # e.g. the header did not fit on the disk: nothing is left
+            self.abort()
+            raise
+
+    def _open(self, metadata: Mapping[str, str] | None) -> None:
         with output_errors(self.avro_path):
-            self._avro_fh: BinaryIO = open(self._avro_tmp, "wb")
+            self._avro_fh = open(self._avro_tmp, "wb")
             self._writer = Writer(
                 self._avro_fh,
                 parsed_classification_schema(),
                 metadata={k: str(v) for k, v in (metadata or {}).items()},
             )
         if self._jsonl_tmp is not None:
-            with output_errors(self._jsonl_tmp):
+            with output_errors(self.jsonl_path):
                 self._jsonl_fh = open(self._jsonl_tmp, "w")
 
     def write(self, records: Iterable[Mapping[str, Any]]) -> None:

@@ -165,3 +165,47 @@ def test_no_space_left_on_a_small_tmpfs_exits_3(tmp_path, capsys):
         assert not out.exists() and not list(out.parent.glob(".stamps.h5.partial-*"))
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+WRITE_CATALOG_AND_RECORDS = """
+import numpy as np
+from pipeline.alerts.broker import BrokerWriter, classification_records, utc_datetime
+from pipeline.io import OutputError, ParquetTableWriter
+folder = {folder!r}
+n = 20_000
+scored = {{"objectId": ["ZTF18aaaaaaa"] * n, "candid": np.arange(n), "p_real": np.full(n, 0.5),
+          "p_bogus": np.full(n, 0.5)}}
+for name, writer in (("catalog", lambda: ParquetTableWriter(folder + "/scored.parquet")),
+                     ("records", lambda: BrokerWriter(folder))):
+    try:
+        with writer() as w:
+            if name == "catalog":
+                w.write({{"x": np.random.default_rng(0).random(200_000)}})
+            else:
+                w.write(classification_records(scored, ["real", "bogus"], "m", "1", utc_datetime()))
+    except OutputError as err:
+        print(name, err)
+"""
+
+
+def test_disk_full_while_scoring_leaves_no_catalog_and_no_records(tmp_path):
+    """The writers of ``stampflow score`` (Parquet catalog) and ``alerts score`` (broker records) on a full
+    disk: an OutputError naming the file, and nothing left."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITE_CATALOG_AND_RECORDS.format(folder=str(tmp_path))],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: (
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN),
+            resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)),
+        ),
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.splitlines() == [
+        f"catalog cannot write {tmp_path / 'scored.parquet'}: File too large",
+        f"records cannot write {tmp_path / 'classifications.avro'}: File too large",
+    ]
+    assert list(tmp_path.iterdir()) == []
