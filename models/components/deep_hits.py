@@ -1,7 +1,8 @@
 """The Cabrera-Vives et al. 2017 (Deep-HiTS) real-bogus network as plain ``nn.Module``s (no Lightning).
 
 - :class:`RealBogusInput`: raw stamps ``(N, C, H, W)`` -> network input ``(N, C', S, S)``, idempotent
-  (Deep-HiTS min-max, ZTF braai unit L2 norm, ...); a picklable callable that the data module also uses.
+  (optional central crop, then Deep-HiTS min-max, ZTF braai unit L2 norm, ...); a picklable callable that
+  the data module also uses.
 - :class:`DeepHitsNet`: stamps ``(N, C, S, S)`` -> logits ``(N, K)``, built from a
   :class:`models.realbogus_config.RealBogusConfig`: input normalisation, the 4 rotations
   (:func:`models.components.layers.cyclic_slice`), shared conv stack, merge, dense layers. The steps and
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 
 from models.components.layers import CyclicPool, conv_output_shape, conv_stack, cyclic_slice, make_activation
 from models.realbogus_config import RealBogusConfig
-from pipeline.prep import as_batch, deep_hits_normalize, minmax_scale, ztf_normalize
+from pipeline.prep import as_batch, center_crop, deep_hits_normalize, minmax_scale, ztf_normalize
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class RealBogusInput:
 
     ``(N, C, H, W)`` -> ``(N, C', S, S)`` float32: ``C' = C + 1`` when ``add_snr`` appends the SNR channel
     to stamps of ``channels`` channels (stamps that already have ``channels + 1`` are only scaled); ``S`` is
-    ``size`` for ``ztf`` (smaller stamps padded), else the input side.
+    ``size`` for ``ztf`` (smaller stamps padded), else the input side. With ``crop``, stamps larger than
+    ``size`` are first cut to their central ``size x size`` pixels (the ``ztf_fast`` preset: the central
+    31x31 of the 63x63 alert cutouts), so training and scoring feed the network the same pixels.
     """
 
     normalisation: str
@@ -35,9 +38,12 @@ class RealBogusInput:
     size: int
     add_snr: bool = False
     difference_channel: int = 2
+    crop: bool = False
 
     def __call__(self, x: Tensor | np.ndarray) -> Tensor:
         t = as_batch(x)
+        if self.crop and max(t.shape[-2:]) > self.size:
+            t = center_crop(t, (min(t.shape[-2], self.size), min(t.shape[-1], self.size)))
         if self.normalisation == "deep_hits":
             add = self.add_snr and t.shape[1] == self.channels
             return deep_hits_normalize(t, add_snr=add, difference_channel=self.difference_channel)
@@ -49,7 +55,7 @@ class RealBogusInput:
 
     def describe(self) -> str:
         """One line for the model card."""
-        return {
+        scaling = {
             "deep_hits": "Deep-HiTS: each channel of each stamp min-max scaled to [0, 1]"
             + (" after appending difference / robust sigma as an SNR channel" if self.add_snr else ""),
             "ztf": f"ZTF braai: NaN -> 0, each channel of each stamp divided by its L2 norm, padded to "
@@ -57,6 +63,9 @@ class RealBogusInput:
             "minmax": "each channel of each stamp min-max scaled to [0, 1]",
             "none": "values as stored",
         }[self.normalisation]
+        if self.crop:
+            return f"central {self.size}x{self.size} pixels of larger stamps, then {scaling}"
+        return scaling
 
 
 class DeepHitsNet(nn.Module):
@@ -71,7 +80,7 @@ class DeepHitsNet(nn.Module):
         c = config
         self.config = c
         self.normalise = RealBogusInput(
-            c.normalisation, c.input_channels, c.input_size, c.add_snr, c.difference_channel
+            c.normalisation, c.input_channels, c.input_size, c.add_snr, c.difference_channel, c.crop
         )
         self.convs = conv_stack(
             c.network_channels, c.conv, activation="leaky_relu", negative_slope=c.negative_slope
