@@ -10,7 +10,9 @@ keeps only the fields we use (:func:`data_catalogs.alert_schemas.reader_schema`)
 candidates and object summaries are skipped instead of being built into dicts.
 
 Codecs ``null`` and ``deflate`` are read here; any other codec goes through ``fastavro.reader`` (with the
-same reader schema). Errors never stop the caller: a file that is not Avro at all raises
+same reader schema), when fastavro can decode it here: a codec whose library is not installed (snappy needs
+``cramjam``, zstandard ``backports.zstd``, lz4 ``lz4``) is ``missing_codec``, a codec fastavro does not know
+``unknown_codec`` (the whole file; never called truncated or corrupt). Errors never stop the caller: a file that is not Avro at all raises
 :class:`AlertFileError`; a packet that cannot be decoded is yielded as a :class:`PacketError` with its index,
 and when the rest of a file cannot be located (truncated block header, a corrupt sync marker with bytes
 after it) one :class:`PacketError` without an index stands for that rest. A file cut inside (or right
@@ -26,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import fastavro
+import fastavro.read
 from fastavro import parse_schema, schemaless_reader
 
 from data_catalogs.alert_schemas import alert_family, reader_schema
@@ -48,7 +50,8 @@ SYNC_SIZE = 16
 
 
 class AlertFileError(Exception):
-    """A whole file cannot be read as Avro. ``reason``: ``not_avro`` or ``truncated_avro``."""
+    """A whole file cannot be read as Avro. ``reason``: ``not_avro``, ``truncated_avro``, ``missing_codec``
+    or ``unknown_codec``."""
 
     def __init__(self, reason: str, message: str):
         self.reason = reason
@@ -157,6 +160,26 @@ def read_header(data: bytes, name: str) -> tuple[SchemaPlan, str, bytes, int]:
     return plan, codec, header["sync"], bio.tell()
 
 
+def codec_problem(codec: str) -> tuple[str, str] | None:
+    """Why fastavro cannot decode blocks of ``codec`` in this environment, as ``(reason, why)``:
+    ``unknown_codec`` (not a codec fastavro knows) or ``missing_codec`` (its library is not installed;
+    ``why`` is fastavro's own message, which names the package to install); None when it can."""
+    readers = getattr(fastavro.read, "BLOCK_READERS", None)
+    if readers is None:  # a fastavro without the table: decoding the blocks will tell
+        return None
+    reader = readers.get(codec)
+    if reader is None:
+        return "unknown_codec", f"codec {codec!r} is not an Avro codec fastavro can read ({sorted(readers)})"
+    # fastavro registers a stub for a codec whose library is missing; calling it raises the message that
+    # names the library (it reads nothing)
+    if "missing_codec_lib" in getattr(reader, "__qualname__", ""):
+        try:
+            reader(None)
+        except Exception as err:
+            return "missing_codec", str(err)
+    return None
+
+
 def _other_codec(data: bytes, plan: SchemaPlan, name: str) -> Iterator[Packet | PacketError]:
     """Records of a file with a codec other than null/deflate, through fastavro.reader."""
     index = 0
@@ -180,10 +203,15 @@ def iter_packets(data: bytes, name: str) -> Iterator[Packet | PacketError]:
         decoded (``truncated_avro``), and one without an index for an unreadable rest of the file.
 
     Raises:
-        AlertFileError: the file is not Avro or its header is cut (nothing can be decoded).
+        AlertFileError: the file is not Avro or its header is cut (nothing can be decoded), or its codec
+            cannot be decoded here (``missing_codec``, ``unknown_codec``: :func:`codec_problem`).
     """
     plan, codec, sync, offset = read_header(data, name)
     if codec not in ("null", "deflate"):
+        problem = codec_problem(codec)
+        if problem is not None:
+            reason, why = problem
+            raise AlertFileError(reason, f"{name}: the file's codec {codec!r} cannot be decoded here: {why}")
         yield from _other_codec(data, plan, name)
         return
     bio = io.BytesIO(data)

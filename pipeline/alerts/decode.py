@@ -8,6 +8,11 @@ packet that cannot be used becomes a :class:`Reject` with a reason:
 
 - ``not_avro`` / ``truncated_avro``: the file is not Avro, or the packet (or the rest of the file) cannot be
   decoded; a file that cannot be decoded at all is one reject named by its path;
+- ``missing_codec`` / ``unknown_codec``: the file's codec needs a library that is not installed (the message
+  names it: snappy ``cramjam``, zstandard ``backports.zstd``, lz4 ``lz4``), or is no codec fastavro knows
+  (the whole file is one reject, never called truncated);
+- ``bad_name``: the file name is not UTF-8 (:func:`pipeline.ingest.inputs.check_name`; one reject, named by
+  the printable name);
 - ``unknown_schema``: the packet is Avro but neither a ZTF nor a Rubin alert (or lacks its ids);
 - ``no_cutouts``: a cutout is missing; ``not_fits`` (e.g. a JPEG stamp), ``truncated_gzip``,
   ``truncated_fits``, ``bad_dimensions``, ``all_masked``: a cutout cannot be used;
@@ -39,6 +44,7 @@ from data_catalogs.alert_schemas import AlertSchemaError, alert_row
 from pipeline.alerts.avro import AlertFileError, Packet, iter_packets
 from pipeline.alerts.stamps import decode_triplet
 from pipeline.cpus import usable_cpus
+from pipeline.ingest.inputs import check_name, input_name
 from pipeline.io import StampRejected
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,8 @@ MIN_FILES_PER_TASK = 16
 REASONS = {
     "not_avro": "the file is not an Avro container file (or has no valid writer schema)",
     "truncated_avro": "the packet, or the rest of the file, cannot be decoded (cut or corrupt)",
+    "missing_codec": "the file's codec needs a library that is not installed (the message names the package)",
+    "unknown_codec": "the file's codec is not one fastavro can read",
     "unknown_schema": "the packet is Avro but not a ZTF or Rubin alert, or lacks the ids it needs",
     "no_cutouts": "the packet lacks a science, template or difference cutout",
     "wrong_survey": "the packet comes from another survey than the store's first packet",
@@ -168,7 +176,8 @@ def decode_alert_bytes(data: bytes, name: str, *, fast: bool = True) -> DecodedF
 
 
 def decode_alert_file(path: str | os.PathLike, *, digest: bool = False, fast: bool = True) -> DecodedFile:
-    """Decode every packet of one file; an unreadable file is one ``unreadable`` reject.
+    """Decode every packet of one file; an unreadable file is one ``unreadable`` reject, a file name that
+    is not UTF-8 one ``bad_name`` reject (its source the printable name; ``path`` stays the path given).
 
     Args:
         path: the Avro file.
@@ -176,6 +185,10 @@ def decode_alert_file(path: str | os.PathLike, *, digest: bool = False, fast: bo
         fast: decode simple FITS cutouts without astropy (:mod:`pipeline.alerts.cutouts`).
     """
     name = str(path)
+    try:
+        check_name(name)
+    except StampRejected as err:  # as the ingest does: a name that cannot be stored is its file's reject
+        return DecodedFile(name, rejects=[Reject(input_name(name), err.reason, str(err))])
     try:
         with open(path, "rb") as fh:
             data = fh.read()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
 import zlib
 
 import fastavro
@@ -380,3 +381,60 @@ def test_a_file_cut_inside_its_final_sync_marker_counts_each_packet_once(cut):
     assert len(decoded.alerts) == 1 and [(r.source, r.reason) for r in decoded.rejects] == [
         ("two.avro", "truncated_avro")
     ]
+
+
+# --------------------------------------------------------------------------------- codecs and names
+def _with_codec(container: bytes, codec: bytes) -> bytes:
+    """A null-codec container with its header's ``avro.codec`` set to ``codec`` (blocks unchanged)."""
+    header = fastavro.schemaless_reader(io.BytesIO(container), fastavro.read.HEADER_SCHEMA)
+    out = io.BytesIO()
+    fastavro.schemaless_writer(
+        out, fastavro.read.HEADER_SCHEMA, {**header, "meta": {**header["meta"], "avro.codec": codec}}
+    )
+    return out.getvalue() + container[read_header(container, "x")[3] :]
+
+
+@pytest.mark.parametrize("codec", ["snappy", "zstandard", "lz4"])
+def test_a_codec_whose_library_is_missing_is_missing_codec_never_corrupt(codec):
+    """Issue 18: a valid file in a codec fastavro cannot decode here (no cramjam, backports.zstd, lz4) is
+    one ``missing_codec`` reject naming the codec and the package, never ``truncated_avro``; with the
+    library installed it decodes like the null-codec file."""
+    schema, records = _records(ZTF_ALERTS / manifest()[1]["file"])
+    plain = decode_alert_bytes(_container(schema, records), "plain.avro")
+    try:
+        data = _container(schema, records, codec)
+    except ValueError:  # fastavro cannot write it either: the library is missing
+        data = _with_codec(_container(schema, records), codec.encode())
+        decoded = decode_alert_bytes(data, "c.avro")
+        assert decoded.alerts == [] and [(r.source, r.reason) for r in decoded.rejects] == [
+            ("c.avro", "missing_codec")
+        ]
+        assert decoded.rejects[0].error.startswith(f"c.avro: the file's codec {codec!r} cannot be decoded")
+        assert "install" in decoded.rejects[0].error
+        return
+    decoded = decode_alert_bytes(data, "c.avro")
+    assert decoded.rejects == [] and [a.row for a in decoded.alerts] == [a.row for a in plain.alerts]
+
+
+def test_a_codec_fastavro_does_not_know_is_unknown_codec():
+    schema, records = _records(ZTF_ALERTS / manifest()[1]["file"])
+    decoded = decode_alert_bytes(_with_codec(_container(schema, records), b"brotli"), "b.avro")
+    assert [(r.source, r.reason) for r in decoded.rejects] == [("b.avro", "unknown_codec")]
+    assert "'brotli'" in decoded.rejects[0].error
+
+
+def test_a_file_name_that_is_not_utf8_is_a_bad_name_reject(tmp_path):
+    """Issue 18: scoring read a non-UTF-8 name into its sources and failed writing the catalog
+    (UnicodeEncodeError); the file is one ``bad_name`` reject named printably, its neighbours are read."""
+    good = ZTF_ALERTS / manifest()[1]["file"]
+    bad = tmp_path / os.fsdecode(b"caf\xe9.avro")
+    bad.write_bytes(good.read_bytes())
+    (tmp_path / "ok.avro").write_bytes(good.read_bytes())
+    decoded = decode_alert_file(bad)
+    assert decoded.alerts == [] and decoded.path == str(bad)
+    assert [(r.source, r.reason) for r in decoded.rejects] == [(str(tmp_path / "caf\\xe9.avro"), "bad_name")]
+    alerts, rejects = read_alerts([tmp_path])
+    assert [a.source for a in alerts] == [f"{tmp_path / 'ok.avro'}#0"]
+    assert [r.reason for r in rejects] == ["bad_name"]
+    for text in [r.source for r in rejects] + [r.error for r in rejects]:
+        text.encode("utf-8")  # storable
