@@ -37,6 +37,7 @@ def exit_code_of(err: BaseException) -> int:
     the stamps, a checkpoint or store that cannot be read, labels that do not join (as ``score`` and
     ``report``); 3 when an output cannot be written; else 1."""
     from models.checkpoints import CheckpointError
+    from pipeline.io import OutputError
     from pipeline.scoring import ModelInputMismatch
     from pipeline.store import StoreValidationError
 
@@ -44,7 +45,7 @@ def exit_code_of(err: BaseException) -> int:
         return err.exit_code
     if isinstance(err, (ModelInputMismatch, CheckpointError, StoreValidationError)):
         return EXIT_USAGE
-    if isinstance(err, PermissionError):
+    if isinstance(err, OutputError):  # only an output error is exit 3: an unreadable input is not
         return EXIT_CANNOT_WRITE
     return EXIT_FAILED
 
