@@ -88,3 +88,6 @@ class SimulateParams(BaseModel):
     compress: bool = True
     workers: int | None = None
     chunk_size: int | None = None
+    backgrounds: list[Path] | None = None  # transients: real alert files/folders or ZTF stores to inject into
+    labels: Path | None = None  # candid,real classes of the background alerts
+    real_fraction: float = Field(0.5, ge=0.0, le=1.0)  # rows made on backgrounds, when there are any

@@ -2,8 +2,8 @@
 (:mod:`pipeline.simulate`), one cached task per data set.
 
 A simulation is a pure function of its options and seed (byte-identical files whatever the number of
-worker processes), so the task caches on the options alone (plus the library's source): rerunning the
-same command reuses the files. Inside a Dask worker, which may not start processes, it runs in one process.
+worker processes), so the task caches on the options alone (plus the library's source, and the content of
+the background alerts and labels a real-background set reads): rerunning the same command reuses the files. Inside a Dask worker, which may not start processes, it runs in one process.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.task_runners import TaskRunner
 
-from flows.caching import cached, fingerprints
+from flows.caching import cached, content_key, fingerprints
 from flows.params import SimulateParams
 from flows.runners import RunnerOptions, StageResult, in_daemon_process, make_task_runner, run_tasks
 from flows.stages import StageRecorder
@@ -56,7 +56,14 @@ def simulate_transients_into(params: SimulateParams, start: float, **common: Any
     from pipeline.simulate.transients import simulate_transients
 
     labels = simulate_transients(
-        params.n, params.out, survey=params.survey, compress=params.compress, **common
+        params.n,
+        params.out,
+        survey=params.survey,
+        compress=params.compress,
+        backgrounds=params.backgrounds,
+        labels_csv=params.labels,
+        real_fraction=params.real_fraction,
+        **common,
     )
     summary = {
         "triplets": params.n,
@@ -65,13 +72,24 @@ def simulate_transients_into(params: SimulateParams, start: float, **common: Any
         "real": int(labels["real"].sum()),
         "kinds": {str(k): int(v) for k, v in labels["kind"].value_counts().items()},
     }
+    if params.backgrounds:
+        summary["on_backgrounds"] = int(labels["background"].notna().sum())
     return summary, ["labels.csv", "simulation.json"]
 
 
+def inputs_key(params: SimulateParams) -> str:
+    """Content key of the files a simulation reads (the backgrounds and their labels; '' for none), so that
+    a changed background file under the same name is simulated again."""
+    if not params.backgrounds:
+        return ""
+    return content_key([*params.backgrounds, *([params.labels] if params.labels else [])])
+
+
 @task(name="simulate", task_run_name="simulate-{params.what}-{params.n}")
-def simulate_task(params: SimulateParams, progress: bool = False) -> dict[str, Any]:
+def simulate_task(params: SimulateParams, progress: bool = False, inputs: str = "") -> dict[str, Any]:
     """Simulate one data set into ``params.out``; returns its summary (counts per type or kind, ``out``,
-    ``seconds``) and the fingerprints of its tables."""
+    ``seconds``) and the fingerprints of its tables. ``inputs`` (:func:`inputs_key`) is only part of the
+    cache key."""
     workers = params.workers
     if in_daemon_process():
         log.info("in a daemonic worker process: simulating in one process")
@@ -95,7 +113,9 @@ def simulate_stage(
     each lives beside its output folder (``<out>/../.stampflow``)."""
     t0 = time.perf_counter()
     tasks = [cached(simulate_task, Path(p.out).parent) for p in params]
-    calls = [{"params": p, "progress": progress and len(params) == 1} for p in params]
+    calls = [
+        {"params": p, "progress": progress and len(params) == 1, "inputs": inputs_key(p)} for p in params
+    ]
     outcomes = run_tasks(runner, tasks, calls, desc="simulate", progress=progress and len(params) > 1)
     return StageResult([o.result["result"] for o in outcomes], outcomes, [], time.perf_counter() - t0)
 

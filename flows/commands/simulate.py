@@ -29,7 +29,17 @@ def _non_negative(text: str) -> int:
 #: Options of each kind of data set handed to :class:`flows.params.SimulateParams` under their own names.
 PARAMS = {
     "galaxies": ("n", "out", "seed", "workers", "chunk_size", "size", "pixel_scale", "jpeg"),
-    "transients": ("n", "out", "seed", "workers", "chunk_size", "survey"),
+    "transients": (
+        "n",
+        "out",
+        "seed",
+        "workers",
+        "chunk_size",
+        "survey",
+        "backgrounds",
+        "labels",
+        "real_fraction",
+    ),
 }
 #: The line printed for each kind of data set (formatted with the options and the summary).
 DONE = {
@@ -108,5 +118,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help='hits: 4x21x21 at 0.263"/px; ztf: 3x63x63 at 1.01"/px (default hits)',
     )
     tr.add_argument("--no-gzip", action="store_true", help="write plain .fits instead of .fits.gz")
+    tr.add_argument(
+        "--backgrounds",
+        nargs="+",
+        type=Path,
+        metavar="SRC",
+        help="real ZTF alert files/folders or stores to inject into (ztf)",
+    )
+    tr.add_argument("--labels", type=Path, help="CSV candid,real: classes of the background alerts")
+    tr.add_argument("--real-fraction", type=float, default=0.5, help="rows made on backgrounds (default 0.5)")
     _common(tr, chunk_size=500)
     tr.set_defaults(func=_simulate)

@@ -9,6 +9,10 @@
 - :mod:`pipeline.simulate.transients.noise`: sky + Poisson + read noise, the matching kernel, matched-filter S/N.
 - :mod:`pipeline.simulate.transients.surveys`: how each survey looks (``hits``, ``ztf``): conditions, detector,
   class mix.
+- :mod:`pipeline.simulate.transients.backgrounds`: real ZTF triplets (alert packets, stores) to inject into
+  (:func:`load_backgrounds`), read by :mod:`pipeline.simulate.transients.background_sources`.
+- :mod:`pipeline.simulate.transients.injection`: candidates made on those backgrounds (injected point sources,
+  artefacts, labelled alerts; :func:`background_triplet`).
 - :mod:`pipeline.simulate.transients.measured`: noise, background and PSF measured on real ZTF triplets, the
   source of the ZTF-like conditions.
 """
@@ -17,6 +21,15 @@ from pipeline._lazy import lazy_exports
 
 #: name -> submodule that defines it
 _EXPORTS = {
+    "Background": "backgrounds",
+    "BackgroundSet": "backgrounds",
+    "load_backgrounds": "backgrounds",
+    "read_background_labels": "backgrounds",
+    "seeing_fwhm": "backgrounds",
+    "BACKGROUND_COLUMNS": "dataset",
+    "BACKGROUND_MIX": "injection",
+    "background_mix": "injection",
+    "background_triplet": "injection",
     "LABEL_COLUMNS": "dataset",
     "candidate_id": "dataset",
     "simulate_transients": "dataset",

@@ -51,7 +51,11 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -60,11 +64,9 @@ from astropy.io import fits
 from pipeline import __version__
 from pipeline.cpus import usable_cpus
 from pipeline.simulate.runner import run_chunks, write_fits
-from pipeline.simulate.transients.surveys import (
-    REAL_KINDS,
-    SURVEYS,
-    SurveyModel,
-)
+from pipeline.simulate.transients.backgrounds import BackgroundSet, load_backgrounds
+from pipeline.simulate.transients.injection import background_mix, background_triplet
+from pipeline.simulate.transients.surveys import SURVEYS, SurveyModel
 from pipeline.simulate.transients.triplet import Triplet, simulate_triplet
 
 
@@ -103,13 +105,39 @@ def triplet_hdulist(
     return reuse
 
 
-def _chunk(start: int, stop: int, *, survey: str, seed: int, out_dir: str, compress: bool) -> list[dict]:
+def from_background(index: int, real_fraction: float) -> bool:
+    """True when candidate ``index`` is made on a real background: every row where the running count
+    ``floor((index + 1) * real_fraction)`` steps up, so any prefix of the set holds the fraction."""
+    return int((index + 1) * real_fraction) > int(index * real_fraction)
+
+
+@lru_cache(maxsize=2)
+def _load_pickled(path: str) -> tuple[BackgroundSet, dict[str, float]]:
+    with open(path, "rb") as fh:
+        backgrounds = pickle.load(fh)
+    return backgrounds, background_mix(backgrounds)
+
+
+def _chunk(
+    start: int,
+    stop: int,
+    *,
+    survey: str,
+    seed: int,
+    out_dir: str,
+    compress: bool,
+    backgrounds: str | None = None,
+    real_fraction: float = 0.0,
+) -> list[dict]:
     model = SURVEYS[survey]
     rows = []
     suffix = ".fits.gz" if compress else ".fits"
     hdul = None
     for index in range(start, stop):
-        triplet = simulate_triplet(model, seed, index)
+        if backgrounds is not None and from_background(index, real_fraction):
+            triplet = background_triplet(model, *_load_pickled(backgrounds), seed, index)
+        else:
+            triplet = simulate_triplet(model, seed, index)
         cid = candidate_id(model, index)
         first = hdul is None
         hdul = triplet_hdulist(triplet, model, cid, reuse=hdul)
@@ -119,7 +147,7 @@ def _chunk(start: int, stop: int, *, survey: str, seed: int, out_dir: str, compr
             {
                 "id": cid,
                 "index": index,
-                "artifact_type": "none" if kind in REAL_KINDS else kind,
+                "artifact_type": "none" if triplet.truth["real"] else kind,
                 **triplet.truth,
             }
         )
@@ -154,6 +182,35 @@ LABEL_COLUMNS = (
     "width",
     "in_template",
 )
+#: Extra ``labels.csv`` columns of a set made with real backgrounds (empty on the simulator's own rows).
+BACKGROUND_COLUMNS = ("background", "background_label", "injected_kind", "fwhm_source")
+
+
+def _prepare_backgrounds(
+    survey: str,
+    sources: Sequence[str | os.PathLike],
+    labels_csv: str | os.PathLike | None,
+    real_fraction: float,
+    tmp: Path,
+    workers: int | None,
+) -> dict:
+    """Load the backgrounds once and pickle them for the worker processes; returns the ``backgrounds``
+    section of ``simulation.json`` and, under ``chunk``, the options of :func:`_chunk`."""
+    if survey != "ztf":
+        raise ValueError(f"backgrounds are real ZTF alerts; they need --survey ztf, not {survey!r}")
+    if not 0.0 <= real_fraction <= 1.0:
+        raise ValueError(f"real_fraction must be between 0 and 1, got {real_fraction}")
+    found = load_backgrounds(sources, labels_csv, workers=1 if workers is None else workers)
+    mix = background_mix(found)
+    path = tmp / "backgrounds.pickle"
+    with open(path, "wb") as fh:
+        pickle.dump(found, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    section = {"real_fraction": real_fraction, "mix": mix, "sources": [str(s) for s in sources]}
+    section["labels_csv"] = None if labels_csv is None else str(labels_csv)
+    return {
+        "backgrounds": {**section, **found.summary()},
+        "chunk": {"backgrounds": str(path), "real_fraction": real_fraction},
+    }
 
 
 def simulate_transients(
@@ -166,12 +223,20 @@ def simulate_transients(
     chunk_size: int = 500,
     compress: bool = True,
     progress: bool = False,
+    backgrounds: Sequence[str | os.PathLike] | None = None,
+    labels_csv: str | os.PathLike | None = None,
+    real_fraction: float = 0.5,
 ) -> pd.DataFrame:
     """Simulate ``n`` candidates into ``out_dir``: one FITS file per candidate and ``labels.csv``.
 
     Files: ``<id>.fits.gz`` (or ``.fits``) multi-extension FITS (see :func:`triplet_hdulist`),
     ``labels.csv`` (:data:`LABEL_COLUMNS`, one row per candidate in index order) and ``simulation.json``
     (survey model, seed, count, code version). Same ``seed`` -> byte-identical files, whatever ``workers``.
+
+    With ``backgrounds`` (ZTF only), a ``real_fraction`` of the rows (:func:`from_background`) are made on
+    real alert triplets (:mod:`pipeline.simulate.transients.injection`), the others by the simulator;
+    ``labels.csv`` gains :data:`BACKGROUND_COLUMNS` and ``simulation.json`` a ``backgrounds`` section with
+    the sha256 of every background file and the labels CSV. Same seed and backgrounds -> the same bytes.
 
     Args:
         n: number of candidates.
@@ -182,27 +247,40 @@ def simulate_transients(
         chunk_size: candidates per task.
         compress: gzip the FITS files.
         progress: show a tqdm bar.
+        backgrounds: alert files/folders, ZTF stamp stores (:func:`load_backgrounds`), or None.
+        labels_csv: ``candid,real`` classes of the background alerts.
+        real_fraction: fraction of the rows made on backgrounds (0-1).
 
     Returns:
-        the labels table.
+        the labels table. Raises ValueError for an unknown survey, backgrounds for a survey other than ztf,
+        a bad fraction or labels CSV, no usable background or none of one class.
     """
     if survey not in SURVEYS:
         raise ValueError(f"unknown survey {survey!r}; expected one of {sorted(SURVEYS)}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = run_chunks(
-        _chunk,
-        n,
-        chunk_size=chunk_size,
-        workers=usable_cpus() if workers is None else workers,
-        progress=progress,
-        desc=f"simulate {survey} triplets",
-        survey=survey,
-        seed=seed,
-        out_dir=str(out),
-        compress=compress,
-    )
-    labels = pd.DataFrame(rows).reindex(columns=list(LABEL_COLUMNS))
+    with tempfile.TemporaryDirectory(prefix="stampflow-backgrounds-") as tmp:
+        extra: dict = {}
+        if backgrounds:
+            extra = _prepare_backgrounds(survey, backgrounds, labels_csv, real_fraction, Path(tmp), workers)
+        out.mkdir(parents=True, exist_ok=True)
+        rows = run_chunks(
+            _chunk,
+            n,
+            chunk_size=chunk_size,
+            workers=usable_cpus() if workers is None else workers,
+            progress=progress,
+            desc=f"simulate {survey} triplets",
+            survey=survey,
+            seed=seed,
+            out_dir=str(out),
+            compress=compress,
+            **extra.pop("chunk", {}),
+        )
+        _load_pickled.cache_clear()
+    columns = list(LABEL_COLUMNS) + (list(BACKGROUND_COLUMNS) if backgrounds else [])
+    labels = pd.DataFrame(rows).reindex(columns=columns)
+    if backgrounds:
+        labels = labels.astype({"background_label": "Int64"})
     labels.to_csv(out / "labels.csv", index=False, float_format="%.6g")
     meta = {
         "what": "stampflow simulated real/bogus triplets",
@@ -211,6 +289,7 @@ def simulate_transients(
         "seed": seed,
         "created_by": f"stampflow {__version__}",
         "files": "<id>.fits.gz" if compress else "<id>.fits",
+        **extra,
     }
     (out / "simulation.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return labels
