@@ -53,6 +53,9 @@ class TrainParams(BaseModel):
     num_nodes: int = 1
     strategy: str = "auto"
     threads: int | None = None
+    init_from: Path | None = Field(
+        None, description="fine-tune from this checkpoint (same task, preset, channels, stamp size)"
+    )
     extra_args: list[str] = Field(
         default_factory=list, description="further `python -m models.train` options, verbatim"
     )
@@ -67,6 +70,7 @@ class TrainParams(BaseModel):
             "--max-minutes": self.max_minutes,
             "--batch-size": self.batch_size,
             "--threads": self.threads,
+            "--init-from": self.init_from,
         }
         args += [x for k, v in optional.items() if v is not None for x in (k, str(v))]
         args += ["--seed", str(self.seed), "--accelerator", self.accelerator, "--devices", self.devices]

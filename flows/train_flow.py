@@ -68,11 +68,15 @@ def _tail(path: Path | None, text: str | None) -> str:
 
 @task(name="train", task_run_name="train-{params.task}-{params.preset}")
 def train_task(
-    params: TrainParams, store_sha256: dict[str, str | None], log_file: Path | None = None
+    params: TrainParams,
+    store_sha256: dict[str, str | None],
+    log_file: Path | None = None,
+    parent_sha256: str | None = None,
 ) -> dict[str, Any]:
     """Train in a subprocess; its stderr goes to ``log_file`` (None: this process's stderr).
 
-    ``store_sha256`` (the stores' content) is there for the cache key. Returns the training result
+    ``store_sha256`` (the stores' content) and ``parent_sha256`` (the content of the ``init_from``
+    checkpoint, when fine-tuning) are there for the cache key. Returns the training result
     (``checkpoint``, ``model_card``, ``metrics``, ``seconds``, ``epochs``) and the checkpoint's fingerprint.
 
     Raises:
@@ -113,15 +117,21 @@ def train_stage(
     t0 = time.perf_counter()
     stores = sorted({str(s) for p in params for s in p.stores})
     digests = file_digests(stores)
+    parents = file_digests(sorted({str(p.init_from) for p in params if p.init_from is not None}))
     logs = list(log_files) if log_files is not None else [None] * len(params)
     calls = [
-        {"params": p, "store_sha256": {str(s): digests[str(s)] for s in p.stores}, "log_file": log}
+        {
+            "params": p,
+            "store_sha256": {str(s): digests[str(s)] for s in p.stores},
+            "log_file": log,
+            "parent_sha256": parents[str(p.init_from)] if p.init_from is not None else None,
+        }
         for p, log in zip(params, logs, strict=True)
     ]
     tasks = [cached(train_task, p.out) for p in params]  # each model caches in its own folder
     outcomes = run_tasks(runner, tasks, calls, desc="train", progress=progress)
     seconds = time.perf_counter() - t0
-    inputs = [file_record(p, d) for p, d in digests.items()]
+    inputs = [file_record(p, d) for p, d in {**digests, **parents}.items()]
     return StageResult([o.result["result"] for o in outcomes], outcomes, inputs, seconds)
 
 
@@ -147,4 +157,46 @@ def train_flow(
         started=recorder.started,
         metrics=result.get("metrics", {}),
     )
+    return result
+
+
+@task(name="calibrate", task_run_name="calibrate-{out.name}")
+def calibrate_task(
+    model: Path, store: Path, out: Path, labels_column: str | None = None, fpr: float | None = None
+) -> dict[str, Any]:
+    """:func:`models.calibration.calibrate_checkpoint`: a new version of ``model`` in ``out``, its temperature
+    and threshold fitted on the labelled ``store``."""
+    from models.calibration import calibrate_checkpoint
+
+    return calibrate_checkpoint(model, store, out, labels_column=labels_column, fpr=fpr)
+
+
+@flow(name="calibrate")
+def calibrate_flow(
+    model: Path, store: Path, out: Path, labels_column: str | None = None, fpr: float | None = None
+) -> dict[str, Any]:
+    """Recalibrate a real-bogus checkpoint on a labelled store into a new model version (``out/model.ckpt``
+    and its card) and record the ``calibrate`` stage in the run manifest (``manifest.json`` in the folder
+    that holds ``out``).
+
+    Returns:
+        :func:`models.calibration.calibrate_checkpoint`'s summary: the new checkpoint, card, name, version,
+        parent version, the calibration data, the rule and the metrics before and after.
+    """
+    config = {
+        "model": str(model),
+        "store": str(store),
+        "out": str(out),
+        "labels_column": labels_column,
+        "fpr": fpr,
+    }
+    recorder = StageRecorder(Path(out).parent / MANIFEST_NAME)
+    with recorder.stage("calibrate", config) as stage:
+        t0 = time.perf_counter()
+        digests = file_digests([str(model), str(store)])
+        result = calibrate_task(Path(model), Path(store), Path(out), labels_column, fpr)
+        inputs = [file_record(p, d) for p, d in digests.items()]
+        stage.add(StageResult(result, [], inputs, time.perf_counter() - t0))
+        stage.outputs = {"checkpoint": result["checkpoint"], "model_card": result["model_card"]}
+        stage.extra = {"metrics": {"before": result["before"], "after": result["after"]}}
     return result

@@ -32,3 +32,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-nodes", type=int, default=1)
     parser.add_argument("--strategy", default="auto", help="e.g. ddp for several GPUs")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="CKPT",
+        help="fine-tune: start from this checkpoint's weights (same task, preset, channels and stamp size); "
+        "the new model has its own seed, split, calibration and threshold, and its card names the parent",
+    )

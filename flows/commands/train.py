@@ -33,6 +33,7 @@ KNOWN = {
     "num_nodes",
     "strategy",
     "threads",
+    "init_from",
 }
 
 
