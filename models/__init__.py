@@ -23,5 +23,9 @@ Training and its outputs:
   options; :mod:`models.budget`: CPU-time budgets (``CpuTimeLimit``, ``StepClock``).
 - :mod:`models.checkpoints`: checkpoints that never run code, with ``model_card.json`` (``MODEL_CLASSES``,
   ``save_checkpoint``, ``load_checkpoint``).
+- :mod:`models.lineage`: fine-tuning from a parent checkpoint (``Parent``, ``read_parent``: same task, preset,
+  channels and stamp size; the card's ``init_from``).
+- :mod:`models.calibration`: a real-bogus checkpoint recalibrated on a labelled store (temperature and
+  threshold at a false positive rate) as a new model version (``calibrate_checkpoint``).
 - :mod:`models.alert_scoring`: the broker-facing real-bogus scorer of a process (``score_alerts``).
 """
