@@ -1,139 +1,67 @@
-"""``stampflow serve`` against a real ``prefect server`` on a free loopback port: the nightly deployment is
-registered with its cron schedule and time zone, one triggered run completes and writes its run folder."""
+"""``stampflow serve`` and ``stampflow server`` without a server of their own: what a deployments file turns
+into (concurrency limit and collision strategy, tags, the served flow's entrypoint), per-deployment artifact
+keys, and the server's environment. The real server, scheduler and runs: tests/flows/test_schedules.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
-
-from tests.conftest import REPO
-from tests.flows.conftest import HITS_EXTENSIONS, copy_night
-
-TRIGGER = """
-import json, sys, time
+from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.deployments import run_deployment
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.utilities.importtools import import_object
 
-name = sys.argv[1]
-deadline = time.monotonic() + 120
-with get_client(sync_client=True) as client:
-    while True:
-        try:
-            deployment = client.read_deployment_by_name(name)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-run = run_deployment(name, timeout=240, poll_interval=1)
-schedule = deployment.schedules[0].schedule
-print(json.dumps({"state": run.state.name, "cron": schedule.cron, "timezone": schedule.timezone,
-                  "parameters": run.parameters}, default=str))
-"""
+from flows.artifacts import publish_summary
+from flows.commands.server import server_environment
+from flows.serve import load_specs, run_name, tag_night, to_deployment
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def test_a_deployment_runs_one_night_at_a_time_with_the_chosen_collision_strategy(tmp_path):
+    path = tmp_path / "deployments.json"
+    items = [
+        {"flow": "nightly", "name": "ztf", "cron": "0 9 * * *"},
+        {"flow": "nightly", "name": "rubin", "collision_strategy": "CANCEL_NEW", "tags": ["rubin"]},
+    ]
+    path.write_text(json.dumps({"deployments": items}))
+    ztf, rubin = (to_deployment(spec) for spec in load_specs(path))
+    assert ztf.concurrency_limit == 1 and ztf.concurrency_options.collision_strategy.value == "ENQUEUE"
+    assert rubin.concurrency_limit == 1 and rubin.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+    assert rubin.tags == ["stampflow", "flow:nightly", "deployment:rubin", "rubin"]
+    served = import_object(rubin.entrypoint)  # what the run process loads: named and tagged runs
+    assert served.name == "nightly" and served.flow_run_name is run_name
+    assert served.on_running_hooks == [tag_night]
+    for bad, field in (
+        ({"collision_strategy": "CANCEL_OLD"}, "collision_strategy"),
+        ({"concurrency_limit": 0}, "concurrency_limit"),
+    ):
+        path.write_text(json.dumps([{"flow": "nightly", "name": "x", **bad}]))
+        with pytest.raises(ValueError, match=field):
+            load_specs(path)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"prefect server at {url} did not become healthy in {timeout} s")
+@flow
+def _publish(key_prefix: str | None = None) -> dict[str, str]:
+    return publish_summary("nightly", "# n", [("inputs", 3)], key_prefix=key_prefix)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.mark.slow
-def test_serve_registers_a_cron_deployment_and_a_triggered_run_completes(
-    tiny_rb_model, night_folder, tmp_path
-):
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
-        "PREFECT_HOME": str(tmp_path / "prefect_home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-        "PYTHONPATH": str(REPO),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    served = None
-    try:
-        _wait_healthy(api, server)
-        inputs = copy_night(night_folder, tmp_path / "incoming" / "2026-03-02")
-        config = tmp_path / "deployments.json"
-        parameters = {
-            "source": {
-                "kind": "fits",
-                "inputs": [str(tmp_path / "incoming" / "{night}")],
-                "extensions": HITS_EXTENSIONS,
-            },
-            "model": str(tiny_rb_model),
-            "run_dir": str(tmp_path / "runs" / "{night}"),
-            "night": "2026-03-02",
-            "timezone": "America/Santiago",
-        }
-        spec = {"flow": "nightly", "name": "tiny", "cron": "0 9 * * *", "timezone": "America/Santiago"}
-        config.write_text(json.dumps({"deployments": [{**spec, "parameters": parameters}]}))
-        client_env = {**env, "PREFECT_API_URL": api}
-        served = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "serve", "--config", str(config)],
-            env=client_env,
-            cwd=tmp_path,  # runs import the flow by module path, from any folder
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+def test_artifact_keys_are_per_deployment():
+    keys = {"markdown": "ztf-north-nightly-summary", "table": "ztf-north-nightly-table"}
+    assert _publish("ZTF north") == keys
+    assert _publish()["markdown"] == "nightly-summary"  # a run outside a deployment: today's keys
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys.values())))
         )
-        trigger = subprocess.run(
-            [sys.executable, "-c", TRIGGER, "nightly/tiny"],
-            env=client_env,
-            capture_output=True,
-            text=True,
-            timeout=400,
-        )
-        assert trigger.returncode == 0, trigger.stderr[-3000:]
-        result = json.loads(trigger.stdout.strip().splitlines()[-1])
-        assert result["cron"] == "0 9 * * *" and result["timezone"] == "America/Santiago"
-        assert result["state"] == "Completed", result
-        run_dir = tmp_path / "runs" / "2026-03-02"
-        assert (run_dir / "scored.parquet").is_file()
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-        assert manifest["stages"]["ingest"]["counts"]["ingested"] == len(list(inputs.glob("*.fits.gz")))
-    finally:
-        if served is not None:
-            _stop(served)
-        _stop(server)
-    assert "serving nightly/tiny: cron '0 9 * * *' (America/Santiago)" in served.stdout.read()
+    assert {a.key for a in found} == set(keys.values())
+
+
+def test_server_environment_points_the_ui_at_its_port_and_turns_telemetry_off():
+    env = server_environment("127.0.0.1", 4300, environ={"PATH": "/bin"})
+    assert env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4300/api"
+    assert (env["PREFECT_SERVER_API_HOST"], env["PREFECT_SERVER_API_PORT"]) == ("127.0.0.1", "4300")
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false" and env["PATH"] == "/bin"
+    everywhere = server_environment("0.0.0.0", 4300, environ={})
+    assert "0.0.0.0" not in everywhere["PREFECT_UI_API_URL"]  # a browser cannot reach 0.0.0.0
+    given = server_environment("0.0.0.0", 4300, "https://survey.example/prefect/api", environ={})
+    assert given["PREFECT_UI_API_URL"] == "https://survey.example/prefect/api"
