@@ -41,6 +41,7 @@ from data_catalogs.galaxy_zoo import (
     cumulative_from_conditional,
     tree_problems,
 )
+from data_catalogs.tables import CatalogError
 
 FORMATS = ("kaggle", "gz2", "decals")
 
@@ -67,18 +68,6 @@ REJECT_REASONS = {
     "tree_violation": "a question's answers do not sum as the decision tree requires",
     "bad_votes": "a vote count is negative or does not add up to the question's total",
 }
-
-
-class CatalogError(ValueError):
-    """The whole catalog cannot be read: ``source`` names the file, ``reason`` is a short code
-    (``unreadable``, ``unknown_table_format``, ``missing_columns``, ``bad_option``), ``missing`` lists
-    missing columns."""
-
-    def __init__(self, source: str | os.PathLike, reason: str, message: str, missing: Sequence[str] = ()):
-        self.source = str(source)
-        self.reason = reason
-        self.missing = list(missing)
-        super().__init__(f"{self.source}: {message}")
 
 
 # ---------------------------------------------------------------------------------------------------------

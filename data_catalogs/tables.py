@@ -21,13 +21,29 @@ TABLE_SUFFIXES = {
 }
 
 
-class TableReadError(ValueError):
-    """A table cannot be read. ``path`` names it; ``reason`` is ``unreadable`` or ``unknown_table_format``."""
+class CatalogError(ValueError):
+    """A whole catalog cannot be used (the one input of a run that reads it): ``source`` names the file,
+    ``reason`` is a short code (``unreadable``, ``unknown_table_format``, ``missing_columns``,
+    ``bad_option``), ``missing`` lists missing columns. The ingest driver writes it as the one row of
+    ``rejects.csv`` (:func:`pipeline.ingest.driver.ingest`)."""
+
+    def __init__(self, source: str | os.PathLike, reason: str, message: str, missing: Sequence[str] = ()):
+        self.source = str(source)
+        self.reason = reason
+        self.missing = list(missing)
+        super().__init__(f"{self.source}: {message}")
+
+
+class TableReadError(CatalogError):
+    """A table cannot be read. ``path`` (= ``source``) names it; ``reason`` is ``unreadable`` or
+    ``unknown_table_format``."""
 
     def __init__(self, path: str | os.PathLike, reason: str, message: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {message}")
+        super().__init__(path, reason, message)
+
+    @property
+    def path(self) -> str:
+        return self.source
 
 
 def table_kind(path: str | os.PathLike) -> str:

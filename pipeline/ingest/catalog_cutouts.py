@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_catalogs.tables import read_table
+from data_catalogs.tables import CatalogError, read_table
 from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan
 from pipeline.ingest.registry import ingest_with
 from pipeline.ingest.sources import CutoutSource
@@ -28,10 +28,15 @@ from pipeline.store import IngestReport, StoreBuilder
 ID_COLUMN_CANDIDATES = ("object_id", "objectId", "id", "ID", "source_id", "GalaxyID")
 
 
-def _pick_id_column(catalog: pd.DataFrame, id_col: str | None) -> str | None:
+def _pick_id_column(catalog: pd.DataFrame, id_col: str | None, name: str) -> str | None:
     if id_col is not None:
         if id_col not in catalog.columns:
-            raise ValueError(f"id column {id_col!r} not in catalog columns {list(catalog.columns)}")
+            raise CatalogError(
+                name,
+                "missing_columns",
+                f"id column {id_col!r} not in catalog columns {list(catalog.columns)}",
+                [id_col],
+            )
         return id_col
     return next((c for c in ID_COLUMN_CANDIDATES if c in catalog.columns), None)
 
@@ -57,8 +62,10 @@ class CutoutReader(SourceReader):
     degrees through the image's celestial WCS. ``table``: the catalog already in memory (the source's
     ``catalog`` then only names it).
 
-    :meth:`open` raises ValueError when the catalog lacks the position or id columns (the message lists
-    the columns it has) and StampRejected when the image itself cannot be read.
+    :meth:`open` raises :class:`data_catalogs.tables.CatalogError` (a ValueError naming the catalog, with a
+    ``reason``: ``missing_columns`` when it lacks the position or id columns, the message listing the
+    columns it has; ``unreadable``, ``unknown_table_format`` from :func:`data_catalogs.tables.read_table`)
+    and StampRejected when the image itself cannot be read.
     """
 
     progress = ("cutouts", "stamp")
@@ -74,9 +81,14 @@ class CutoutReader(SourceReader):
         use_pixels = source.x_col is not None and source.y_col is not None
         needed = [source.x_col, source.y_col] if use_pixels else [source.ra_col, source.dec_col]
         missing = [c for c in needed if c is None or c not in table.columns]
-        if missing:
-            raise ValueError(f"catalog lacks position columns {missing}; it has {list(table.columns)}")
-        id_column = _pick_id_column(table, source.id_col)
+        if missing:  # e.g. a CSV cut inside its header
+            raise CatalogError(
+                source.catalog,
+                "missing_columns",
+                f"the catalog lacks position columns {missing}; it has {list(table.columns)}",
+                [str(c) for c in missing],
+            )
+        id_column = _pick_id_column(table, source.id_col, str(source.catalog))
         self.image = read_fits_image(source.image, hdu=source.hdu)
         self.table, self.ids = table, [str(v) for v in (table[id_column] if id_column else table.index)]
         self.extra = [c for c in table.columns if c not in ("object_id", "source", "x", "y", "ra", "dec")]

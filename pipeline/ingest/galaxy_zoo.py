@@ -49,7 +49,9 @@ class ImageIndex:
         self._by_name: dict[str, Path] = {}
         with os.scandir(self.root) as entries:
             for entry in entries:
-                if entry.is_file():
+                # a link that loops or whose target is gone is listed too: its row's read names the problem
+                # (``unreadable``), where is_file() would raise (ELOOP) or hide the image as missing
+                if entry.is_symlink() or entry.is_file():
                     self._by_name.setdefault(entry.name.lower(), Path(entry.path))
 
     def __len__(self) -> int:

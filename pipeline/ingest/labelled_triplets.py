@@ -12,8 +12,12 @@ the one a user can give for their own labelled HiTS or ZTF candidates:
 
 Each candidate becomes one store row: ``object_id`` = ``id``, ``source`` = the path, ``/labels/<name>`` as
 int8. Inputs are the union of the FITS files in the folder and the ids in ``labels.csv``: a file without a
-label row (``no_label``), a label row without a file (``unreadable``) and every file that cannot be read
-are rows of ``rejects.csv``, so ingested + rejected = inputs.
+label row (``no_label``), a file whose row holds a label that is not an integer in -127..127 (``bad_label``:
+``nan``, ``abc``, ``300``, ``1.5``, blank; the message names the row, id, column and value), a file whose id
+is on more than one row (``duplicate_id``), a file name that is not UTF-8 (``bad_name``), a label row
+without a file (``unreadable``) and every file that cannot be read are rows of ``rejects.csv``, so
+ingested + rejected = inputs; the other rows are ingested. A ``labels.csv`` that cannot be read or lacks
+the ``id`` or a label column stops the run with :class:`data_catalogs.tables.CatalogError` (its one reject).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data_catalogs.tables import CatalogError
 from pipeline.ingest.fits_stamps import first_pixel_scale, read_fits_file
-from pipeline.ingest.inputs import input_name
+from pipeline.ingest.inputs import check_name, input_name
 from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan, rejected
 from pipeline.ingest.registry import ingest_with
 from pipeline.ingest.sources import LabelledSource
@@ -36,6 +41,11 @@ from pipeline.io import StampRejected, fits_stem, is_fits_name
 from pipeline.store import IngestReport, StoreBuilder
 
 LABELS_CSV = "labels.csv"
+#: Reject reasons added by this reader (see :data:`pipeline.io.rejects.REASONS` for the others).
+REASONS = {
+    "no_label": "the FITS file has no row in labels.csv",
+    "bad_label": "the file's labels.csv row holds a label that is not an integer in -127..127 (blank included)",
+}
 
 
 def _extensions_of(folder: Path) -> list[str] | None:
@@ -47,25 +57,60 @@ def _extensions_of(folder: Path) -> list[str] | None:
     return list(survey["extensions"]) if "extensions" in survey else None
 
 
-def read_labels(path: str | os.PathLike, labels: Sequence[str]) -> pd.DataFrame:
-    """``labels.csv`` indexed by ``id`` (str); raises ValueError naming a missing column or a bad value.
+def _row_problems(table: pd.DataFrame, labels: Sequence[str], name: str) -> dict[str, tuple[str, str]]:
+    """id -> ``(reason, why)`` of every row whose labels cannot be used: ``duplicate_id`` (the id is on
+    more than one row: each such row), else ``bad_label`` (the first label value that is not an integer
+    in -127..127, blank included). Rows are named 1-based, after the header."""
+    problems: dict[str, tuple[str, str]] = {}
+    dup = table["id"].duplicated(keep=False).to_numpy()
+    for i in np.flatnonzero(dup):
+        cid = table["id"].iat[i]
+        rows = [int(k) + 1 for k in np.flatnonzero((table["id"] == cid).to_numpy())]
+        problems[cid] = ("duplicate_id", f"id {cid!r} is on rows {rows} of {name}")
+    for column in labels:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = (values.isna() | (values != values.round()) | (values.abs() > 127)).to_numpy()
+        for i in np.flatnonzero(bad & ~dup):
+            cid, text = table["id"].iat[i], table[column].iat[i]
+            problems.setdefault(
+                cid,
+                (
+                    "bad_label",
+                    f"{name} row {i + 1} (id {cid!r}): label {column!r} is {text!r}, "
+                    "not an integer in -127..127",
+                ),
+            )
+    return problems
 
-    Every label column must hold integers (no blanks); duplicate ids are refused.
+
+def read_labels(
+    path: str | os.PathLike, labels: Sequence[str]
+) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+    """``(table, problems)`` of ``labels.csv``: the rows whose labels can be used, indexed by ``id`` (str),
+    label columns int64; and id -> ``(reason, why)`` of every other row (``bad_label``, ``duplicate_id``:
+    :func:`_row_problems`), each the reject of its id's file, so that one bad row never costs the others.
+
+    Raises:
+        CatalogError: the file cannot be read as CSV (``unreadable``) or lacks the ``id`` or a label
+            column (``missing_columns``, the message lists the columns it has).
     """
-    table = pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values={c: [""] for c in labels})
+    try:
+        # ids and labels as text (the values are checked row by row), other columns as pandas reads them
+        table = pd.read_csv(path, dtype={c: str for c in ("id", *labels)}, keep_default_na=False)
+    except Exception as err:  # missing, empty, not CSV: pandas raises many types
+        raise CatalogError(
+            path, "unreadable", f"cannot read it as CSV ({type(err).__name__}: {err})"
+        ) from err
     missing = [c for c in ("id", *labels) if c not in table.columns]
     if missing:
-        raise ValueError(f"{path} lacks columns {missing}; it has {list(table.columns)}")
-    if table["id"].duplicated().any():
-        raise ValueError(
-            f"{path} lists ids more than once, e.g. {table['id'][table['id'].duplicated()].iloc[0]}"
+        raise CatalogError(
+            path, "missing_columns", f"lacks columns {missing}; it has {list(table.columns)}", missing
         )
+    problems = _row_problems(table, labels, Path(path).name)
+    table = table[~table["id"].isin(list(problems))].copy()
     for name in labels:
-        values = pd.to_numeric(table[name], errors="coerce")
-        if values.isna().any() or (values != values.round()).any() or values.abs().max() > 127:
-            raise ValueError(f"{path}: label column {name!r} must hold integers in -127..127 in every row")
-        table[name] = values.astype(np.int64)
-    return table.set_index("id", drop=False)
+        table[name] = pd.to_numeric(table[name]).astype(np.int64)
+    return table.set_index("id", drop=False), problems
 
 
 class LabelledReader(SourceReader):
@@ -76,22 +121,25 @@ class LabelledReader(SourceReader):
     def open(self) -> StorePlan:
         source: LabelledSource = self.source
         folder = source.folder
-        self.table = read_labels(source.labels_csv or folder / LABELS_CSV, source.labels)
+        self.table, self.problems = read_labels(source.labels_csv or folder / LABELS_CSV, source.labels)
         self.extensions = list(source.extensions) if source.extensions else _extensions_of(folder)
-        # a link whose target is gone or loops is an input too (a reject), never silently left out
+        # a link whose target is gone or loops is an input too (a reject), never silently left out; a
+        # name that is not UTF-8 is keyed by its printable name (its read is its bad_name reject)
         self.by_id = {
-            fits_stem(p): p
+            fits_stem(input_name(p)): p
             for p in sorted(folder.iterdir())
             if (p.is_file() or p.is_symlink()) and is_fits_name(p)
         }
         self.copied = [
             c for c in source.catalog_columns if c in self.table.columns and c not in ("id", *source.labels)
         ]
+        listed = sorted({*self.table.index, *self.problems})
         missing = [
             Reject(
                 str(folder / cid), "unreadable", f"{cid}: listed in labels.csv but no FITS file in {folder}"
             )
-            for cid in self.table.index.difference(list(self.by_id))
+            for cid in listed
+            if cid not in self.by_id
         ]
         attrs = {"ingest": "labelled_triplets", "extensions": list(self.extensions or [])}
         return StorePlan(
@@ -111,10 +159,13 @@ class LabelledReader(SourceReader):
 
     def read(self, unit: tuple[str, Path], store: StoreBuilder) -> Iterator[Item]:
         cid, path = unit
-        if cid not in self.table.index:
-            yield Reject(str(path), "no_label", f"{path}: id {cid!r} has no row in labels.csv")
-            return
         try:
+            name = check_name(path)
+            if cid in self.problems:
+                reason, why = self.problems[cid]
+                raise StampRejected(reason, f"{name}: {why}")
+            if cid not in self.table.index:
+                raise StampRejected("no_label", f"{name}: id {cid!r} has no row in labels.csv")
             stamp, sha256 = read_fits_file(self.inputs, path, self.extensions)
             scale = first_pixel_scale(stamp, store)
         except StampRejected as err:

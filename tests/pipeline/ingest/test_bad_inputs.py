@@ -14,6 +14,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from data_catalogs.tables import CatalogError
 from flows.cli import main
 from pipeline.ingest import CutoutSource, FitsSource, LabelledSource, ingest_source
 from pipeline.ingest.driver import ingest
@@ -151,6 +152,58 @@ def test_labelled_triplets_keep_the_valid_files_beside_bad_headers_and_links(tmp
         assert sorted(store.labels("real").tolist()) == [0, 1]
 
 
+def test_labelled_triplets_a_bad_label_row_is_that_files_reject_the_others_ingested(tmp_path):
+    """Issue 18: one bad label value (NaN, text, 300, 1.5, blank) made read_labels raise and the whole
+    ingest was lost; a non-UTF-8 file name ended it with UnicodeEncodeError. Each is now its file's one
+    reject (``bad_label`` naming the row, id, column and value; ``duplicate_id``; ``bad_name``)."""
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    values = {
+        "good0": "1",
+        "good1": "0",
+        "nan": "nan",
+        "text": "abc",
+        "big": "300",
+        "half": "1.5",
+        "blank": "",
+    }
+    for cid in [*values, "twice"]:
+        (folder / f"{cid}.fits.gz").write_bytes(VALID[len(cid) % 2].read_bytes())
+    (folder / os.fsdecode(b"caf\xe9.fits.gz")).write_bytes(VALID[0].read_bytes())
+    rows = [*values.items(), ("twice", "1"), ("twice", "0")]
+    pd.DataFrame({"id": [r[0] for r in rows], "real": [r[1] for r in rows]}).to_csv(
+        folder / "labels.csv", index=False
+    )
+    report = ingest_source(LabelledSource(folder=folder), tmp_path / "out" / "stamps.h5")
+    assert (report.n_inputs, report.n_ingested, report.n_rejected) == (9, 2, 7)
+    rejects = pd.read_csv(tmp_path / "out" / "rejects.csv", keep_default_na=False).set_index("source")
+    expected = {f"{cid}.fits.gz": "bad_label" for cid in ("nan", "text", "big", "half", "blank")}
+    expected |= {"twice.fits.gz": "duplicate_id", "caf\\xe9.fits.gz": "bad_name"}
+    assert {Path(s).name: r for s, r in rejects["reason"].items()} == expected
+    error = rejects.loc[str(folder / "big.fits.gz"), "error"]
+    assert (
+        error
+        == f"{folder / 'big.fits.gz'}: labels.csv row 5 (id 'big'): label 'real' is '300', not an integer in -127..127"
+    )
+    assert "label 'real' is ''" in rejects.loc[str(folder / "blank.fits.gz"), "error"]
+    assert "rows [8, 9]" in rejects.loc[str(folder / "twice.fits.gz"), "error"]
+    with open_store(tmp_path / "out" / "stamps.h5") as store:
+        assert store.catalog()["object_id"].tolist() == ["good0", "good1"]
+        assert store.labels("real").tolist() == [1, 0]
+
+
+def test_a_labels_csv_without_its_columns_is_a_catalog_error_naming_it(tmp_path):
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    (folder / "a.fits.gz").write_bytes(VALID[0].read_bytes())
+    (folder / "labels.csv").write_text("id,re")  # cut inside its header
+    with pytest.raises(CatalogError) as caught:
+        ingest_source(LabelledSource(folder=folder), tmp_path / "out" / "stamps.h5")
+    assert caught.value.reason == "missing_columns" and caught.value.missing == ["real"]
+    assert str(caught.value).startswith(str(folder / "labels.csv"))
+    assert _reasons(tmp_path / "out" / "rejects.csv") == {"labels.csv": "missing_columns"}
+
+
 def test_symlink_loops_and_dangling_links_in_a_folder_are_counted_rejects(tmp_path):
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
@@ -201,6 +254,23 @@ def test_a_truncated_cutout_image_is_a_clean_error_naming_it(tmp_path):
     with pytest.raises(StampRejected) as caught:
         ingest_source(CutoutSource(image=image, catalog=catalog, size=16), tmp_path / "out" / "s.h5")
     assert caught.value.reason == "truncated_fits" and str(caught.value).startswith(str(image))
+    assert not (tmp_path / "out" / "s.h5").exists()
+
+
+def test_a_cutout_catalog_cut_inside_its_header_is_a_catalog_error_naming_it(tmp_path):
+    """Issue 18: a CSV cut inside its header raised a bare ValueError without the file or a reason."""
+    image, catalog = _image_and_catalog(tmp_path)
+    catalog.write_text("x,y\n10,12\n"[:2])  # "x,"
+    source = CutoutSource(image=image, catalog=catalog, size=5, x_col="x", y_col="y")
+    with pytest.raises(CatalogError) as caught:
+        ingest_source(source, tmp_path / "out" / "s.h5")
+    assert (caught.value.reason, caught.value.source, caught.value.missing) == (
+        "missing_columns",
+        str(catalog),
+        ["y"],
+    )
+    assert "lacks position columns ['y']" in str(caught.value)
+    assert _reasons(tmp_path / "out" / "rejects.csv") == {"catalog.csv": "missing_columns"}
     assert not (tmp_path / "out" / "s.h5").exists()
 
 

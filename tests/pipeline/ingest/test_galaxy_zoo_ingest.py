@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,20 @@ def test_kaggle_ingest_keeps_the_good_and_rejects_the_rest_by_id(tmp_path, kaggl
         attrs = store.attrs
         assert attrs["gz_format"] == "kaggle" and attrs["gz_answer_columns"] == list(ANSWER_COLUMNS)
         assert len(attrs["source_sha256"]) == 64
+
+
+def test_links_that_loop_or_dangle_in_the_images_folder_are_their_rows_rejects(tmp_path, kaggle_images):
+    """Issue 18: a link to itself in the images folder ended the run with OSError (ELOOP) while the folder
+    was listed; now it is its row's ``unreadable`` reject, a dangling link likewise, the rest ingested."""
+    os.symlink(kaggle_images / f"{KAGGLE_IDS[4]}.jpg", kaggle_images / f"{KAGGLE_IDS[4]}.jpg")
+    (kaggle_images / f"{KAGGLE_IDS[5]}.jpg").unlink()
+    os.symlink(tmp_path / "gone.jpg", kaggle_images / f"{KAGGLE_IDS[5]}.jpg")
+    out = tmp_path / "run" / "stamps.h5"
+    report = ingest_source(GalaxyZooSource(catalog=KAGGLE, images_dir=kaggle_images, format="kaggle"), out)
+    assert (report.n_inputs, report.n_ingested, report.n_rejected) == (6, 4, 2)
+    rejects = {r["source"]: r for r in read_rejects(out.with_name("rejects.csv"))}
+    assert {k: r["reason"] for k, r in rejects.items()} == {"100445": "unreadable", "135453": "unreadable"}
+    assert "100445.jpg" in rejects["100445"]["error"] and "symbolic links" in rejects["100445"]["error"]
 
 
 def test_label_rejects_and_image_rejects_add_up(tmp_path, kaggle_images):
