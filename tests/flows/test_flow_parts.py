@@ -137,7 +137,7 @@ def test_deployments_file_and_cron_schedule(tmp_path):
     deployment = to_deployment(loaded)
     schedule = deployment.schedules[0].schedule
     assert (schedule.cron, schedule.timezone) == ("0 9 * * *", "America/Santiago")
-    assert deployment.entrypoint == "flows.nightly.nightly_flow" and deployment.parameters == {
+    assert deployment.entrypoint == "flows.serve.served_nightly" and deployment.parameters == {
         "model": "m.ckpt"
     }
     path.write_text(json.dumps([{"flow": "nope", "name": "x"}]))
