@@ -40,6 +40,17 @@ def parse_stamp_size(text: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
+def checkpoint_path(text: str) -> Path:
+    """A ``--model`` value: a checkpoint file, or the name of a model that ships with stampflow
+    (:func:`models.pretrained.resolve_checkpoint`; ``stampflow models`` lists them)."""
+    from models.pretrained import UnknownModel, resolve_checkpoint
+
+    try:
+        return resolve_checkpoint(text)
+    except UnknownModel as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
 def parse_csv_list(text: str) -> list[str]:
     """``"A, B,C"`` -> ``["A", "B", "C"]``."""
     return [p.strip() for p in text.split(",") if p.strip()]
