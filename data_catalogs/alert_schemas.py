@@ -7,9 +7,10 @@ the record name (Fink's tools and Spark write the same packets under other names
   record and ``cutoutScience``/``cutoutTemplate``/``cutoutDifference`` records ``{fileName, stampData}``
   where ``stampData`` is a gzipped FITS file (primary HDU, big-endian float32, normally 63x63 pixels of
   1.01", smaller where the stamp reaches the edge of the CCD readout quadrant).
-- **rubin** (``lsst.v*`` schemas, e.g. ``lsst.v9_0``): a ``diaSource`` record and the three cutouts as plain
-  (not gzipped) FITS bytes with HDUs PRIMARY (the image, float32), UNCERT (variance) and PSFIMAGE (float64);
-  square stamps of 30x30 to 71x71 pixels of 0.2"; the survey's own score is ``diaSource.reliability``.
+- **rubin** (``lsst.v*`` schemas: ``lsst.v9_0`` and ``lsst.v10_0`` read alike): a ``diaSource`` record and
+  the three cutouts as plain (not gzipped) FITS bytes with HDUs PRIMARY (the image, float32), UNCERT
+  (variance) and PSFIMAGE (float64); square stamps of 30x30 to 71x71 pixels of 0.2"; the survey's own
+  score is ``diaSource.reliability``.
 
 The sign of the difference stamp (``isdiffpos``, ZTF's Avro schema doc and SOURCE.md of the samples):
 
@@ -159,6 +160,28 @@ def alert_family(schema: Mapping[str, Any]) -> str | None:
         if source is not None and {"diaSourceId", "ra", "dec"} <= _field_names(source):
             return "rubin"
     return None
+
+
+def fields_schema(tree: Mapping[str, Any], name: str = "record") -> dict[str, Any]:
+    """An Avro-like record schema of field names, for :func:`alert_family`: ``tree`` maps each top-level
+    field to a mapping of its own fields (a record or struct) or to anything else (a plain value).
+
+    How alerts in other formats are recognised by the same rule as Avro packets: a JSON alert or a Parquet
+    row (its dict), or the columns of a Parquet file (struct columns as mappings).
+    """
+    fields = []
+    for key, value in tree.items():
+        kind: Any = "null"
+        if isinstance(value, Mapping):
+            kind = {"type": "record", "name": str(key), "fields": [{"name": str(k)} for k in value]}
+        fields.append({"name": str(key), "type": kind})
+    return {"type": "record", "name": name, "fields": fields}
+
+
+def record_family(record: Mapping[str, Any]) -> str | None:
+    """``"ztf"``, ``"rubin"`` or None for a decoded alert record (a JSON alert, a Parquet row), by its
+    fields, as :func:`alert_family` tells it for a writer schema."""
+    return alert_family(fields_schema(record)) if isinstance(record, Mapping) else None
 
 
 def _project_record(record: Mapping[str, Any], keep: Sequence[str]) -> dict[str, Any]:

@@ -1,7 +1,11 @@
-"""Survey alert packets (ZTF every schema version, Rubin lsst.v9/v10): decoding, stamps, scoring and
-broker output.
+"""Survey alert packets (ZTF every schema version, Rubin lsst.v9/v10) in Avro (every codec), Parquet (Fink)
+or JSON: decoding, stamps, scoring and broker output.
 
 - :mod:`pipeline.alerts.avro`: Avro object containers split into packets, with errors per packet.
+- :mod:`pipeline.alerts.parquet`: Parquet alert files (Fink), one packet per row.
+- :mod:`pipeline.alerts.json_alerts`: JSON alerts (braai, Kowalski), one packet per object.
+- :mod:`pipeline.alerts.formats`: which of those readers a file needs.
+- :mod:`pipeline.alerts.duplicates`: a second packet of one alert (``candid``) told apart.
 - :mod:`pipeline.alerts.decode`: packets to :class:`Alert` records and cutout triplets, in parallel.
 - :mod:`pipeline.alerts.cutouts`: the gzipped FITS cutouts of a packet to pixels and masks.
 - :mod:`pipeline.alerts.stamps`: a triplet brought to the model's stamp size.
@@ -19,6 +23,11 @@ from pipeline._lazy import lazy_exports
 #: name -> submodule that defines it
 _EXPORTS = {
     "read_header": "avro",
+    "DuplicateFilter": "duplicates",
+    "alert_format": "formats",
+    "iter_alert_packets": "formats",
+    "iter_json_packets": "json_alerts",
+    "iter_parquet_packets": "parquet",
     "read_classifications": "broker",
     "utc_datetime": "broker",
     "decode_cutout": "cutouts",

@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from data_catalogs.alert_schemas import AlertSchemaError, alert_row
-from pipeline.alerts.avro import AlertFileError, Packet, iter_packets
+from pipeline.alerts.avro import AlertFileError, Packet
+from pipeline.alerts.formats import FORMAT_SUFFIXES, iter_alert_packets
 from pipeline.alerts.stamps import decode_triplet
 from pipeline.cpus import usable_cpus
 from pipeline.ingest.inputs import check_name, input_name
@@ -49,7 +50,7 @@ from pipeline.io import StampRejected
 
 log = logging.getLogger(__name__)
 
-ALERT_SUFFIXES = (".avro",)
+ALERT_SUFFIXES = tuple(FORMAT_SUFFIXES)  # Avro, Parquet (Fink), JSON: pipeline.alerts.formats
 #: Name parts of files still being written under a temporary name (rename-into-place): never read.
 PARTIAL_MARKERS = (".partial", ".tmp", ".part", ".filepart", ".crdownload")
 #: Most files handed to one worker task (fewer when there are few files, so that every worker gets some):
@@ -111,7 +112,8 @@ class DecodedFile:
 
 
 def is_alert_name(path: str | os.PathLike) -> bool:
-    """True for ``*.avro`` names that are not hidden and not temporary (``.partial``, ``.tmp``, ...)."""
+    """True for ``*.avro``, ``*.parquet``, ``*.json`` names that are not hidden and not temporary
+    (``.partial``, ``.tmp``, ...)."""
     name = Path(path).name
     lower = name.lower()
     return (
@@ -154,10 +156,11 @@ def decode_packet(packet: Packet, source: str, *, fast: bool = True) -> Alert:
 
 
 def decode_alert_bytes(data: bytes, name: str, *, fast: bool = True) -> DecodedFile:
-    """Decode every packet of one Avro file held in memory (``name`` names it in sources and errors)."""
+    """Decode every packet of one alert file held in memory, Avro, Parquet or JSON
+    (:mod:`pipeline.alerts.formats`; ``name`` names it in sources and errors)."""
     out = DecodedFile(name)
     try:
-        for item in iter_packets(data, name):
+        for item in iter_alert_packets(data, name):
             if isinstance(item, Packet):
                 source = f"{name}#{item.index}"
                 try:

@@ -4,7 +4,8 @@ a ``candidate`` (ZTF) or ``diaSource`` (Rubin) struct).
 
 Rows become :class:`pipeline.alerts.decode.Alert` records and go through the same
 :class:`pipeline.alerts.scoring.AlertScorer` as alert files; a row that cannot be scored keeps its place
-with its reason and error.
+with its reason and error. A row repeating the ``candid`` of an earlier row is scored once: the copy keeps
+its place with reason ``duplicate`` and no score (:mod:`pipeline.alerts.duplicates`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from data_catalogs.alert_schemas import ALERT_COLUMNS, CUTOUT_FIELDS, AlertSchem
 from pipeline.alerts.broker import utc_datetime
 from pipeline.alerts.cutouts import decode_cutout
 from pipeline.alerts.decode import Alert
+from pipeline.alerts.duplicates import DuplicateFilter
 from pipeline.alerts.scoring import DEFAULT_BATCH_ALERTS, AlertScorer
 from pipeline.io import StampRejected
 from pipeline.scoring import Scorer
@@ -116,7 +118,8 @@ def score_alert_frame(
     Returns:
         A DataFrame with the frame's index: ``objectId``, ``candid``, ``rb`` (NaN when not scored),
         ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version``, ``n_masked``, ``reason`` and
-        ``error`` ('' when scored: a row that cannot be scored is kept, with its reason).
+        ``error`` ('' when scored: a row that cannot be scored is kept, with its reason; a copy of an
+        earlier row's alert is ``duplicate``).
     """
     alert_scorer = AlertScorer(scorer, stamp_shape)
     missing = [f for f in CUTOUT_FIELDS if _frame_column(frame, f) is None]
@@ -140,7 +143,7 @@ def score_alert_frame(
         },
         index=frame.index,
     )
-    alerts, positions = [], []
+    alerts, positions, seen = [], [], DuplicateFilter()
     for i in range(n):
         label = f"row {i}"
         try:
@@ -149,10 +152,15 @@ def score_alert_frame(
             out.iloc[i, out.columns.get_loc("reason")] = err.reason
             out.iloc[i, out.columns.get_loc("error")] = str(err)
             continue
-        alerts.append(alert)
-        positions.append(i)
         out.iloc[i, out.columns.get_loc("objectId")] = alert.row["objectId"]
         out.iloc[i, out.columns.get_loc("candid")] = alert.row["candid"]
+        first = seen.first_source(label, alert.row)
+        if first is not None:
+            out.iloc[i, out.columns.get_loc("reason")] = "duplicate"
+            out.iloc[i, out.columns.get_loc("error")] = seen.message(label, alert.row, first)
+            continue
+        alerts.append(alert)
+        positions.append(i)
     by_label = dict(zip((a.source for a in alerts), positions, strict=True))
     for start in range(0, len(alerts), DEFAULT_BATCH_ALERTS):
         batch = alerts[start : start + DEFAULT_BATCH_ALERTS]

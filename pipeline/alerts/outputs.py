@@ -4,7 +4,9 @@
   descriptions and the model's meta kept (:mod:`pipeline.io.catalogs`);
 - ``classifications.avro`` (and ``classifications.jsonl`` on request): one broker record per alert
   (:mod:`pipeline.alerts.broker`);
-- ``rejects.csv``: packets that could not be scored, with their reason;
+- ``rejects.csv``: packets that could not be scored, with their reason; a second packet of an alert already
+  scored in this run (same survey and ``candid``) is scored once and counted here as ``duplicate``, naming
+  the packet that was scored (:mod:`pipeline.alerts.duplicates`);
 - ``summary.json``: counts (``n_inputs = n_scored + n_rejected``), reasons, model, timings
   (:class:`AlertScoreReport`).
 
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.alerts.broker import BrokerWriter, utc_datetime
 from pipeline.alerts.decode import Alert, Reject
+from pipeline.alerts.duplicates import DuplicateFilter
 from pipeline.io import CommitOnSuccess, ParquetTableWriter, RejectLog, output_errors, write_text
 
 if TYPE_CHECKING:
@@ -36,13 +39,15 @@ SUMMARY_NAME = "summary.json"
 
 @dataclass
 class AlertScoreReport:
-    """What a scoring run (or one follow batch) did. ``n_inputs == n_scored + n_rejected`` always."""
+    """What a scoring run (or one follow batch) did. ``n_inputs == n_scored + n_rejected`` always;
+    ``n_duplicates`` of the rejects are copies of alerts scored in the run (reason ``duplicate``)."""
 
     folder: str
     n_inputs: int = 0
     n_scored: int = 0
     n_rejected: int = 0
     n_files: int = 0
+    n_duplicates: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
     model_name: str = ""
     model_version: str = ""
@@ -89,6 +94,7 @@ class AlertOutputs(CommitOnSuccess):
             self.folder.mkdir(parents=True, exist_ok=True)
         self.alert_scorer = alert_scorer
         self.rejects = RejectLog()
+        self.duplicates = DuplicateFilter()
         self.report = AlertScoreReport(
             str(self.folder),
             model_name=alert_scorer.classifier_name,
@@ -120,6 +126,9 @@ class AlertOutputs(CommitOnSuccess):
         if not alerts:
             return
         t0 = time.perf_counter()
+        alerts, copies = self.duplicates.split(alerts)
+        self.reject(Reject(source, "duplicate", message) for source, message in copies)
+        self.report.n_duplicates += len(copies)
         scored_at = utc_datetime()
         cols, rejects = self.alert_scorer.columns(alerts, scored_at)
         self.reject(rejects)

@@ -10,7 +10,9 @@ NaN and blank-sentinel pixels are masked. A packet that cannot be ingested becom
 rejected, where a file that cannot be split into packets counts as one.
 
 One store holds one survey: the first packet fixes it (and the pixel scale, 1.01" ZTF, 0.2" Rubin);
-packets of the other survey are rejected (``wrong_survey``).
+packets of the other survey are rejected (``wrong_survey``). A second packet of an alert already ingested
+(same survey and ``candid``, within one reader: a chunk of a chunked ingest) is rejected as ``duplicate``,
+naming the first (:mod:`pipeline.alerts.duplicates`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from data_catalogs.alert_schemas import ALERT_COLUMNS, CHANNELS, PIXEL_SCALE_ARCSEC
 from pipeline.alerts import Alert, AlertDecoder, conform, is_alert_name
 from pipeline.alerts.decode import DecodedFile
+from pipeline.alerts.duplicates import DuplicateFilter
 from pipeline.ingest.inputs import check_name
 from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan, rejected
 from pipeline.ingest.registry import ingest_with
@@ -39,6 +42,7 @@ class AlertReader(SourceReader):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.survey: str | None = None  # the first packet's; the store holds that survey only
+        self.seen = DuplicateFilter()
 
     def open(self) -> StorePlan:
         source = self.source
@@ -94,6 +98,8 @@ class AlertReader(SourceReader):
                 pixels, mask = conform(pixels, mask, store.stamp_shape, row, alert.source)
             except StampRejected as err:
                 return Reject(alert.source, err.reason, str(err))
+        if (first := self.seen.first_source(alert.source, row)) is not None:
+            return Reject(alert.source, "duplicate", self.seen.message(alert.source, row, first))
         return Stamp(
             alert.source,
             pixels,
