@@ -5,7 +5,8 @@ processes), their stamps brought to the model's stamp size (:func:`pipeline.aler
 CCD-edge stamps padded with the candidate centred, padding masked) and scored in micro-batches by the
 :class:`pipeline.scoring.scorer.Scorer` of a real-bogus model (prepared exactly as in training). One run writes a
 folder (:class:`pipeline.alerts.outputs.AlertOutputs`: ``scored.parquet``, ``classifications.avro``,
-``rejects.csv``, ``summary.json``). The scored catalog has one row per scored alert: ``source``
+``rejects.csv``, ``summary.json``); a second packet of an alert already scored in the run is the reject ``duplicate``
+(:mod:`pipeline.alerts.duplicates`). The scored catalog has one row per scored alert: ``source``
 (``path#index``), the alert's columns verbatim (:data:`data_catalogs.alert_schemas.ALERT_COLUMNS`; the
 packet's own ``rb``/``rbversion`` become ``rb_input``/``rbversion_input`` because the model's score takes
 ZTF's names), ``p_<class>``, ``rb``, ``label``, ``rbversion``, ``n_masked``, ``flag_masked``, ``model_name``,
@@ -199,7 +200,8 @@ def score_alert_files(
     """Score alert files and folders with a real-bogus model into the folder ``out`` (module docstring).
 
     Args:
-        inputs: Avro files and/or folders (searched recursively for ``*.avro``).
+        inputs: alert files (Avro, Parquet, JSON) and/or folders (searched recursively for ``*.avro``,
+            ``*.parquet``, ``*.json``: :mod:`pipeline.alerts.formats`).
         scorer: the model and card (``Scorer(module, card, device)``; loading is the caller's job).
         out: output folder.
         jsonl: also write ``classifications.jsonl``.
