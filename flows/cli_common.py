@@ -42,13 +42,14 @@ def parse_stamp_size(text: str) -> tuple[int, int]:
 
 def checkpoint_path(text: str) -> Path:
     """A ``--model`` value: a checkpoint file, or the name of a model that ships with stampflow
-    (:func:`models.pretrained.resolve_checkpoint`; ``stampflow models`` lists them)."""
+    (:func:`models.pretrained.resolve_checkpoint`; ``stampflow models`` lists them). Anything else is taken
+    as a path, so a missing checkpoint is reported by the command that loads it (exit 2)."""
     from models.pretrained import UnknownModel, resolve_checkpoint
 
     try:
         return resolve_checkpoint(text)
-    except UnknownModel as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    except UnknownModel:
+        return Path(text)
 
 
 def parse_csv_list(text: str) -> list[str]:

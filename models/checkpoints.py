@@ -123,7 +123,11 @@ def load_checkpoint(
     """
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}")
+        from models.pretrained import shipped_models  # a mistyped shipped name gets the list of names
+
+        raise CheckpointError(
+            f"no checkpoint at {path} (shipped models: {', '.join(shipped_models()) or 'none'})"
+        )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # UnpicklingError for code objects, RuntimeError for corrupt zips
