@@ -15,10 +15,12 @@ HELP = "register scheduled deployments (cron, time zone) with a Prefect server a
 DESCRIPTION = """\
 Register the deployments of a JSON file with the Prefect server named by PREFECT_API_URL (each: a flow
 among nightly, ingest, score, report, train, simulate; a name; a cron schedule and its time zone; fixed
-parameters) and run their flow runs in this process when they are due or triggered (`prefect deployment
-run FLOW/NAME`), until interrupted. Example file: {"deployments": [{"flow": "nightly", "name": "ztf",
-"cron": "0 9 * * *", "timezone": "America/Santiago", "parameters": {"source": {"kind": "fits", "inputs":
-["/data/{night}"]}, "model": "runs/rb/model/model.ckpt"}}]}
+parameters; a collision strategy) and run their flow runs in this process when they are due or triggered
+(`prefect deployment run FLOW/NAME`), until interrupted (that pauses the schedules). A deployment runs one
+night at a time: a run due while one runs waits (collision_strategy ENQUEUE, the default) or is cancelled
+(CANCEL_NEW). Runs are named FLOW-NAME-NIGHT and tagged night:NIGHT. Example file: {"deployments":
+[{"flow": "nightly", "name": "ztf", "cron": "0 9 * * *", "timezone": "America/Santiago", "parameters":
+{"source": {"kind": "fits", "inputs": ["/data/{night}"]}, "model": "runs/rb/model/model.ckpt"}}]}
 """
 
 
@@ -35,7 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not os.environ.get("PREFECT_API_URL"):
         print(
             "warning: PREFECT_API_URL is not set: the deployments go to a temporary server that lives only as "
-            "long as this process (start one with `prefect server start` and set "
+            "long as this process, and no schedule fires (start one with `stampflow server` and set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api)",
             file=sys.stderr,
         )
@@ -50,4 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``serve`` subcommand."""
     parser = add_command(subparsers, "serve", _serve, help=HELP, description=DESCRIPTION)
     parser.add_argument("--config", type=Path, required=True, help="deployments file (JSON)")
-    parser.add_argument("--limit", type=int, help="at most this many flow runs at once")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        help="at most this many flow runs at once in this process, all deployments together",
+    )
