@@ -52,6 +52,16 @@ def checkpoint_path(text: str) -> Path:
         return Path(text)
 
 
+def add_checkpoint_argument(parser: argparse.ArgumentParser, what: str = "checkpoint") -> None:
+    """``--model``: a checkpoint path or a shipped model's name (:func:`checkpoint_path`), required."""
+    parser.add_argument(
+        "--model",
+        type=checkpoint_path,
+        required=True,
+        help=f"{what} (model.ckpt) or a shipped model's name (stampflow models)",
+    )
+
+
 def parse_csv_list(text: str) -> list[str]:
     """``"A, B,C"`` -> ``["A", "B", "C"]``."""
     return [p.strip() for p in text.split(",") if p.strip()]

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from flows.cli_common import (
     EXIT_NOTHING_INGESTED,
+    add_checkpoint_argument,
     add_runner_arguments,
-    checkpoint_path,
     parse_stamp_size,
     run_ingest_and_report,
 )
@@ -154,12 +154,7 @@ def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     score.add_argument(
         "inputs", nargs="+", type=Path, help="Avro files and/or folders (folders with --follow)"
     )
-    score.add_argument(
-        "--model",
-        type=checkpoint_path,
-        required=True,
-        help="real-bogus checkpoint (model.ckpt) or a shipped model's name (stampflow models)",
-    )
+    add_checkpoint_argument(score, "real-bogus checkpoint")
     score.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     score.add_argument("--jsonl", action="store_true", help="also write classifications.jsonl")
     score.add_argument("--batch-alerts", type=int, default=1024, help="alerts per model call (default 1024)")

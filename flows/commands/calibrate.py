@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from flows.cli_common import EXIT_USAGE, CommandError, checkpoint_path
+from flows.cli_common import EXIT_USAGE, CommandError, add_checkpoint_argument
 from flows.commands._command import add_command, print_result
 
 HELP = "recalibrate a real-bogus model on labelled real stamps (temperature, threshold) as a new version"
@@ -50,12 +50,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``calibrate`` subcommand."""
     parser = add_command(subparsers, "calibrate", _calibrate, help=HELP, description=DESCRIPTION)
-    parser.add_argument(
-        "--model",
-        type=checkpoint_path,
-        required=True,
-        help="real-bogus checkpoint (model.ckpt) or a shipped model's name (stampflow models)",
-    )
+    add_checkpoint_argument(parser, "real-bogus checkpoint")
     parser.add_argument(
         "--store", type=Path, required=True, help="labelled stamp store (the calibration set)"
     )

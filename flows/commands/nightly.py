@@ -8,9 +8,9 @@ from pathlib import Path
 
 from flows.cli_common import (
     CommandError,
+    add_checkpoint_argument,
     add_runner_arguments,
     add_size_arguments,
-    checkpoint_path,
     is_tty,
     parse_csv_list,
     runner_options,
@@ -96,12 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``nightly`` subcommand."""
     parser = add_command(subparsers, "nightly", _nightly, help=HELP, description=DESCRIPTION)
     parser.add_argument("inputs", nargs="+", type=Path, help="files and/or folders of the night")
-    parser.add_argument(
-        "--model",
-        type=checkpoint_path,
-        required=True,
-        help="checkpoint (model.ckpt) or a shipped model's name (stampflow models)",
-    )
+    add_checkpoint_argument(parser)
     parser.add_argument(
         "--kind", choices=["fits", "alerts"], default="fits", help="input kind (default fits)"
     )

@@ -15,7 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flows.cli_common import add_runner_arguments, checkpoint_path, is_tty, parse_csv_list, runner_options
+from flows.cli_common import (
+    add_checkpoint_argument,
+    add_runner_arguments,
+    is_tty,
+    parse_csv_list,
+    runner_options,
+)
 from flows.commands._command import add_command, print_result
 
 EXIT_BAD_INPUT = 2
@@ -88,12 +94,7 @@ def _report(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``score`` and ``report`` subcommands."""
     score = add_command(subparsers, "score", _score, help=SCORE_HELP, description=SCORE_DESCRIPTION)
-    score.add_argument(
-        "--model",
-        type=checkpoint_path,
-        required=True,
-        help="checkpoint (model.ckpt) or a shipped model's name (stampflow models)",
-    )
+    add_checkpoint_argument(score)
     score.add_argument("--store", type=Path, required=True, help="stamp store to score")
     score.add_argument("--out", "-o", type=Path, required=True, help="scored catalog (.parquet, .fits, .csv)")
     score.add_argument("--format", choices=["parquet", "fits", "csv"], help="output format (default: suffix)")
