@@ -25,13 +25,13 @@ Prints one JSON document (folds, pooled summary, every alert's score, the comman
 
 Usage: python benchmarks/realbogus_real.py [--folds 4] [--cpu-minutes 5] [--seed 0] [--out FILE.json]
        [--quick] [--work runs/bench_realbogus_real] [--threads 1] [--preset ztf]
+       python benchmarks/realbogus_real.py --train-all OUT_DIR [--folds-result FOLDS.json] [same options]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import os
 import platform
@@ -50,6 +50,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from benchmarks.realbogus_real_data import BIG_NIGHTS, alert_store, decode_alerts, load_manifest, make_folds
 from benchmarks.realbogus_real_eval import LeakageChecks, acceptance, held_out_metrics
+from benchmarks.realbogus_real_train import simulated_store, train_all, train_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 #: Sizes of ``--quick`` (a smoke test: 4.5 minutes at load average 7 on 2
@@ -77,6 +78,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench_realbogus_real")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test (a few minutes)")
+    parser.add_argument(
+        "--train-all",
+        type=Path,
+        metavar="OUT_DIR",
+        help="no folds: train the same recipe on every night, model.ckpt + annotated card into OUT_DIR",
+    )
+    parser.add_argument(
+        "--folds-result",
+        type=Path,
+        metavar="PATH",
+        help="with --train-all: a folds result JSON (--out) of the same preset and budget; its pooled "
+        "held-out metrics go into the card as real_data_metrics",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     for name, default in sizes.items():
@@ -97,39 +111,6 @@ def git_commit() -> dict[str, Any]:
     }
 
 
-def has_backgrounds() -> bool:
-    """True when the simulator takes real backgrounds (``--backgrounds``)."""
-    from pipeline.simulate.transients import simulate_transients
-
-    return "backgrounds" in inspect.signature(simulate_transients).parameters
-
-
-def simulated_store(folder: Path, n: int, seed: int, workers: int, backgrounds: list[Path]) -> dict[str, Any]:
-    """Simulate ``n`` ZTF triplets into ``folder`` (on ``backgrounds`` when given) and ingest them with
-    their labels into ``folder/stamps.h5``; returns its facts."""
-    from pipeline.ingest import ingest_labelled_triplets
-    from pipeline.simulate.transients import simulate_transients
-
-    shutil.rmtree(folder, ignore_errors=True)
-    t0 = time.perf_counter()
-    extra = {"backgrounds": backgrounds, "real_fraction": 1.0} if backgrounds else {}
-    labels = simulate_transients(n, folder / "triplets", survey="ztf", seed=seed, workers=workers, **extra)
-    t1 = time.perf_counter()
-    store = folder / "stamps.h5"
-    report = ingest_labelled_triplets(folder / "triplets", store)
-    if report.n_ingested != n:
-        raise RuntimeError(f"ingested {report.n_ingested} of {n} simulated triplets: {report.summary()}")
-    kinds = labels["kind"].value_counts()
-    return {
-        "store": store,
-        "n": n,
-        "real": int(labels["real"].sum()),
-        "kinds": {str(k): int(v) for k, v in kinds.items()},
-        "simulate_s": round(t1 - t0, 1),
-        "ingest_s": round(time.perf_counter() - t1, 1),
-    }
-
-
 def score_held_out(ckpt: Path, store: Path, out: Path, threads: int) -> tuple[pd.DataFrame, dict]:
     """The model's calibrated ``rb`` of every held-out store row (``candid``, ``score``) and its card."""
     from models.checkpoints import load_checkpoint
@@ -146,8 +127,6 @@ def run_fold(
     args: argparse.Namespace, k: int, nights: list[str], data: Any, pure: dict
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Train on every alert but ``nights``' (and their objects'), score ``nights``; the fold's record."""
-    from models.train import train_model
-
     t0 = time.perf_counter()
     table = data.table
     is_held = table["night"].isin(nights).to_numpy()
@@ -158,35 +137,16 @@ def run_fold(
     work = args.work / f"fold{k}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    train_store, held_store = work / "train_real.h5", work / "held_out.h5"
-    alert_store([data.alerts[i] for i in train_rows], train["label"], train_store)
+    held_store = work / "held_out.h5"
     alert_store([data.alerts[i] for i in np.flatnonzero(is_held)], held["label"], held_store)
     checks = LeakageChecks(held)
-    checks.real_store(train_store, train)
-    checks.simulation(pure["store"].parents[0] / "triplets", [], train)
-    stores = [pure["store"], train_store]
     record: dict[str, Any] = {"fold": k, "held_out_nights": nights}
-    if has_backgrounds():
-        sim = simulated_store(
-            work / "sim_backgrounds", args.n_backgrounds, args.seed + 1 + k, args.workers, [train_store]
-        )
-        checks.simulation(work / "sim_backgrounds" / "triplets", [train_store], train)
-        stores.append(sim.pop("store"))
-        record["simulated_on_backgrounds"] = sim
-    else:
-        record["simulated_on_backgrounds"] = "the simulator has no --backgrounds yet: not used"
-    t_train = time.perf_counter()
-    result = train_model(
-        "realbogus",
-        stores,
-        work / "model",
-        preset=args.preset,
-        max_epochs=10_000,
-        max_steps=args.max_steps or -1,
-        max_cpu_time_s=args.cpu_minutes * 60,
-        seed=args.seed,
-        threads=args.threads,
+    t_train = time.perf_counter()  # "train" seconds: the training store, its simulation and training
+    trained = train_recipe(
+        args, work, train, [data.alerts[i] for i in train_rows], pure, args.seed + 1 + k, checks
     )
+    result, stores = trained.result, trained.stores
+    record["simulated_on_backgrounds"] = trained.simulated_on_backgrounds
     t_score = time.perf_counter()
     scored, card = score_held_out(
         Path(result.checkpoint), held_store, work / "held_out_scored.parquet", args.threads
@@ -312,7 +272,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):  # Lightning and tqdm talk; stdout is the JSON alone
-        result = run(args)
+        result = train_all(args, args.train_all) if args.train_all else run(args)
     text = json.dumps(result, indent=2, default=str)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
