@@ -56,7 +56,7 @@ def test_layer_imports_only_what_design_allows(layer):
 #: Size limits of the house (issue 17): a module one can read, functions that do one thing.
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
-SIZED_LAYERS = ("flows", "models", "pipeline")
+SIZED_LAYERS = ("flows", "models", "pipeline", "data_catalogs")
 
 
 def _oversized(path: Path) -> list[str]:

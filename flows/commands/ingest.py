@@ -163,7 +163,7 @@ COMMANDS = (
         flags=SIZE_FLAGS,
         # GZ2's estimates (DECaLS has the first and the last)
         extra={"estimate": {"choices": ["fraction", "weighted", "debiased"]}},
-        input_errors=("data_catalogs.galaxy_zoo_formats:CatalogError", "builtins:FileNotFoundError"),
+        input_errors=("data_catalogs.tables:CatalogError", "builtins:FileNotFoundError"),
         default_out=Path("stamps.h5"),
     ),
 )

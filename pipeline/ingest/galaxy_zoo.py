@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from data_catalogs.galaxy_zoo_formats import GalaxyZooCatalog, read_catalog
+from data_catalogs.galaxy_zoo_catalog import GalaxyZooCatalog
+from data_catalogs.galaxy_zoo_formats import read_catalog
 from pipeline.ingest.inputs import InputFiles
 from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan
 from pipeline.ingest.registry import ingest_with

@@ -11,14 +11,13 @@ from astropy.table import Table
 
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, cumulative_from_votes
 from data_catalogs.galaxy_zoo_formats import (
-    DECALS_SCHEMA,
-    GZ2_ANSWER_STEMS,
-    CatalogError,
     read_catalog,
     read_decals,
     read_gz2,
     read_kaggle,
 )
+from data_catalogs.galaxy_zoo_schemas import DECALS_SCHEMA, GZ2_ANSWER_STEMS
+from data_catalogs.tables import CatalogError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "galaxy_zoo"
 KAGGLE = DATA / "kaggle_training_solutions_sample.csv"

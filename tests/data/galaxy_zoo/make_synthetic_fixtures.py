@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, QUESTIONS
-from data_catalogs.galaxy_zoo_formats import DECALS_SCHEMA, GZ2_ANSWER_STEMS, GZ2_TASKS
+from data_catalogs.galaxy_zoo_schemas import DECALS_SCHEMA, GZ2_ANSWER_STEMS, GZ2_TASKS
 
 HERE = Path(__file__).resolve().parent
 

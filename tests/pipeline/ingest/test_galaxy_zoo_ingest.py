@@ -13,7 +13,8 @@ from astropy.io import fits
 from PIL import Image
 
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS
-from data_catalogs.galaxy_zoo_formats import GZ2_ANSWER_STEMS, CatalogError
+from data_catalogs.galaxy_zoo_schemas import GZ2_ANSWER_STEMS
+from data_catalogs.tables import CatalogError
 from flows.cli import main
 from pipeline.ingest import GalaxyZooSource, ingest_source
 from pipeline.io import StampRejected, read_image
