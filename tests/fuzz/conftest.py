@@ -16,7 +16,7 @@ import re
 import shlex
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,19 @@ class FuzzRun:
                 return
             kind_code = int.from_bytes(self.kind.encode()[:8].ljust(8, b"\0"), "little")
             yield number, np.random.default_rng(np.random.SeedSequence([self.seed, kind_code, number]))
+
+    def run(
+        self,
+        one_round: Callable[[Path, np.random.Generator], tuple[list, list[str]]],
+        folder: Path,
+        default_rounds: int,
+    ) -> None:
+        """Run ``one_round(folder / "r<n>", generator)`` for each round, record its cases (objects with a
+        ``mutation``, or mutation names) and problems, and :meth:`finish`."""
+        for number, rng in self.rounds(default_rounds):
+            cases, problems = one_round(folder / f"r{number}", rng)
+            self.record(number, [getattr(c, "mutation", c) for c in cases], problems)
+        self.finish()
 
     def replay(self, number: int) -> str:
         return (

@@ -120,3 +120,24 @@ def clean_digests(outcomes: Outcomes | None) -> dict[str, str]:
 def judged(cases: list, outcomes: Outcomes | None, clean: Outcomes | None) -> list[str]:
     """:func:`tests.fuzz.check.judge` of a run that did not crash (a crash is its own problem)."""
     return [] if outcomes is None else judge(cases, outcomes, clean_digests(clean))
+
+
+def ingest_and_judge(
+    source: Any,
+    out: Path,
+    key_of: Callable[[str], str | None],
+    cases: list,
+    clean: Outcomes | None,
+    restore: Path | None = None,
+) -> list[str]:
+    """Ingest a mixed round (:func:`run_ingest`) and judge every case against the clean run
+    (:func:`judged`); the problems of both. ``restore``: a folder whose mode-000 files get their
+    permissions back afterwards, whatever happened."""
+    from tests.fuzz.mutate import restore_modes
+
+    try:
+        outcomes, counted = run_ingest(source, out, key_of, cases)
+    finally:
+        if restore is not None:
+            restore_modes(restore)
+    return counted + judged(cases, outcomes, clean)

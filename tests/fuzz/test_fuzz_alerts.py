@@ -169,10 +169,7 @@ def _alert_ingest_round(root: Path, rng: np.random.Generator) -> tuple[list[File
 
 
 def test_alert_ingest(fuzz, tmp_path):
-    for number, rng in fuzz.rounds(default_rounds=3):
-        cases, problems = _alert_ingest_round(tmp_path / f"r{number}", rng)
-        fuzz.record(number, [c.mutation for c in cases], problems)
-    fuzz.finish()
+    fuzz.run(_alert_ingest_round, tmp_path, default_rounds=3)
 
 
 # -------------------------------------------------------------------------------------------- scoring
@@ -232,7 +229,4 @@ def _scoring_round(scorer, root: Path, rng: np.random.Generator) -> tuple[list[F
 
 
 def test_alert_scoring(fuzz, tmp_path, rb_scorer):
-    for number, rng in fuzz.rounds(default_rounds=2):
-        cases, problems = _scoring_round(rb_scorer, tmp_path / f"r{number}", rng)
-        fuzz.record(number, [c.mutation for c in cases], problems)
-    fuzz.finish()
+    fuzz.run(lambda folder, rng: _scoring_round(rb_scorer, folder, rng), tmp_path, default_rounds=2)

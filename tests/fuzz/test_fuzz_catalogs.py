@@ -18,8 +18,8 @@ from PIL import Image
 
 from pipeline.ingest import CutoutSource, GalaxyZooSource, ingest_source
 from tests.fuzz.check import Case, crash_problem
-from tests.fuzz.corpus import judged, run_ingest
-from tests.fuzz.mutate import FS_CASES, flip, restore_modes, truncate, write_fs_case
+from tests.fuzz.corpus import ingest_and_judge, run_ingest
+from tests.fuzz.mutate import FS_CASES, flip, truncate, write_fs_case
 from tests.pipeline.ingest.test_galaxy_zoo_ingest import KAGGLE
 
 SIZE = 32
@@ -125,18 +125,13 @@ def _galaxy_zoo_round(root: Path, rng: np.random.Generator) -> tuple[list[Case],
     by_path.update({f"mixed.csv row {i}": r["GalaxyID"] for i, r in enumerate(mixed, start=1)})
     known = {c.key for c in cases}
     source = GalaxyZooSource(catalog=root / "mixed.csv", images_dir=images, stamp_shape=(SIZE, SIZE))
-    try:
-        outcomes, counted = run_ingest(source, root / "out" / "stamps.h5", key_of, cases)
-    finally:
-        restore_modes(root)
-    return cases, problems + counted + judged(cases, outcomes, clean)
+    return cases, problems + ingest_and_judge(
+        source, root / "out" / "stamps.h5", key_of, cases, clean, restore=root
+    )
 
 
 def test_galaxy_zoo(fuzz, tmp_path):
-    for number, rng in fuzz.rounds(default_rounds=3):
-        cases, problems = _galaxy_zoo_round(tmp_path / f"r{number}", rng)
-        fuzz.record(number, [c.mutation for c in cases], problems)
-    fuzz.finish()
+    fuzz.run(_galaxy_zoo_round, tmp_path, default_rounds=3)
 
 
 # --------------------------------------------------------------------------------------------- cutouts
@@ -208,15 +203,11 @@ def _cutouts_round(root: Path, rng: np.random.Generator) -> tuple[list[Case], li
             cases.append(Case(f"row{i}", mutation, expect))  # the source names the row
     _write_catalog(root / "mixed.csv", mixed)
     source = source.model_copy(update={"catalog": root / "mixed.csv"})
-    outcomes, counted = run_ingest(source, root / "out" / "stamps.h5", key_of, cases)
-    return cases, problems + counted + judged(cases, outcomes, clean)
+    return cases, problems + ingest_and_judge(source, root / "out" / "stamps.h5", key_of, cases, clean)
 
 
 def test_cutouts(fuzz, tmp_path):
-    for number, rng in fuzz.rounds(default_rounds=3):
-        cases, problems = _cutouts_round(tmp_path / f"r{number}", rng)
-        fuzz.record(number, [c.mutation for c in cases], problems)
-    fuzz.finish()
+    fuzz.run(_cutouts_round, tmp_path, default_rounds=3)
 
 
 # ------------------------------------------------------------------------------- unusable sources
@@ -265,7 +256,4 @@ def _unusable_round(root: Path, rng: np.random.Generator) -> tuple[list[str], li
 
 
 def test_unusable_catalogs(fuzz, tmp_path):
-    for number, rng in fuzz.rounds(default_rounds=6):
-        mutations, problems = _unusable_round(tmp_path / f"r{number}", rng)
-        fuzz.record(number, mutations, problems)
-    fuzz.finish()
+    fuzz.run(_unusable_round, tmp_path, default_rounds=6)

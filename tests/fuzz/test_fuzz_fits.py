@@ -18,13 +18,13 @@ from tests.fuzz.corpus import (
     TRIPLET_EXTENSIONS,
     file_bytes,
     hex_name,
-    judged,
+    ingest_and_judge,
     layout_bytes,
     run_ingest,
     suffix_of,
     triplet_files,
 )
-from tests.fuzz.mutate import FS_CASES, fits_mutant, restore_modes, write_fs_case
+from tests.fuzz.mutate import FS_CASES, fits_mutant, write_fs_case
 
 GOOD_FILES = 4
 BAD_FILES = 6
@@ -71,18 +71,13 @@ def _fits_round(root: Path, rng: np.random.Generator) -> tuple[list[Case], list[
         name = input_name(path)
         cases.append(Case(name, f"{layout}/{mutation}", expect, str(good[i]), Path(name).name))
     known = {c.key for c in cases}
-    try:
-        outcomes, counted = run_ingest(source, root.parent / f"{root.name}-out" / "stamps.h5", key_of, cases)
-    finally:
-        restore_modes(root)
-    return cases, problems + counted + judged(cases, outcomes, clean)
+    return cases, problems + ingest_and_judge(
+        source, root.parent / f"{root.name}-out" / "stamps.h5", key_of, cases, clean, restore=root
+    )
 
 
 def test_fits(fuzz, tmp_path):
-    for number, rng in fuzz.rounds(default_rounds=3):
-        cases, problems = _fits_round(tmp_path / f"r{number}", rng)
-        fuzz.record(number, [c.mutation for c in cases], problems)
-    fuzz.finish()
+    fuzz.run(_fits_round, tmp_path, default_rounds=3)
 
 
 # ------------------------------------------------------------------------------------ labelled triplets
@@ -134,11 +129,9 @@ def _labelled_round(root: Path, rng: np.random.Generator) -> tuple[list[Case], l
         cases += _label_mutations(root, rng, rows, good, ids)
     _write_labels(root, rows)
     known = {c.key for c in cases}
-    try:
-        outcomes, counted = run_ingest(source, root.parent / f"{root.name}-out" / "stamps.h5", key_of, cases)
-    finally:
-        restore_modes(root)
-    return cases, problems + counted + judged(cases, outcomes, clean)
+    return cases, problems + ingest_and_judge(
+        source, root.parent / f"{root.name}-out" / "stamps.h5", key_of, cases, clean, restore=root
+    )
 
 
 def _label_mutations(
@@ -161,7 +154,4 @@ def _label_mutations(
 
 
 def test_labelled(fuzz, tmp_path):
-    for number, rng in fuzz.rounds(default_rounds=3):
-        cases, problems = _labelled_round(tmp_path / f"r{number}", rng)
-        fuzz.record(number, [c.mutation for c in cases], problems)
-    fuzz.finish()
+    fuzz.run(_labelled_round, tmp_path, default_rounds=3)
