@@ -133,18 +133,24 @@ def _ingest_outcomes(
     rejects = read_rejects(report.rejects)
     for source_name, dig in items:
         got.add(source_name, known, ("ingest", dig))
+    return got, _tally_rejects(got, known, rejects, report, report.n_ingested, len(items))
+
+
+def _tally_rejects(
+    got, known: set[str], rejects: pd.DataFrame, report, n_done: int, n_rows: int
+) -> list[str]:
+    """Add each rejects.csv row to ``got``; the count problems of a report that ingested or scored
+    ``n_done`` inputs into ``n_rows`` output rows (inputs = done + rejected, and as many rows written)."""
     for source_name, reason, error in zip(
         rejects["source"], rejects["reason"], rejects["error"], strict=True
     ):
         got.add(source_name, known, (reason, error))
     problems = []
-    if report.n_inputs != report.n_ingested + report.n_rejected:
+    if report.n_inputs != n_done + report.n_rejected:
         problems.append(f"counts do not add up: {report.summary()}")
-    if (report.n_ingested, report.n_rejected) != (len(items), len(rejects)):
-        problems.append(
-            f"report {report.summary()} but the outputs hold {len(items)} and {len(rejects)} rows"
-        )
-    return got, problems
+    if (n_done, report.n_rejected) != (n_rows, len(rejects)):
+        problems.append(f"report {report.summary()} but the outputs hold {n_rows} and {len(rejects)} rows")
+    return problems
 
 
 def _alert_ingest_round(root: Path, rng: np.random.Generator) -> tuple[list[FileCase], list[str]]:
@@ -198,16 +204,7 @@ def _score_outcomes(
     for source_name, rb in rows:
         got.add(str(source_name), known, ("ingest", float(rb)))
     rejects = read_rejects(out / "rejects.csv")
-    for source_name, reason, error in zip(
-        rejects["source"], rejects["reason"], rejects["error"], strict=True
-    ):
-        got.add(source_name, known, (reason, error))
-    problems = []
-    if report.n_inputs != report.n_scored + report.n_rejected:
-        problems.append(f"counts do not add up: {report.summary()}")
-    if (report.n_scored, report.n_rejected) != (len(rows), len(rejects)):
-        problems.append(f"report {report.summary()} but the outputs hold {len(rows)} and {len(rejects)} rows")
-    return got, problems
+    return got, _tally_rejects(got, known, rejects, report, report.n_scored, len(rows))
 
 
 def _scoring_round(scorer, root: Path, rng: np.random.Generator) -> tuple[list[FileCase], list[str]]:
