@@ -1,4 +1,5 @@
-"""stampflow's own log lines in the Prefect run's logs, and Prefect's tracebacks kept off the terminal.
+"""stampflow's own log lines in the Prefect run's logs (tracebacks are kept off the terminal for every
+command by :class:`flows.cli.WithoutTraceback`).
 
 Prefect sends to the API only its run loggers (``prefect.flow_runs``, ``prefect.task_runs``) and the
 loggers named by its setting ``PREFECT_LOGGING_EXTRA_LOGGERS`` (``logging.extra_loggers``: when Prefect
@@ -19,8 +20,6 @@ from contextlib import contextmanager
 #: stampflow's loggers (each module logs under its own name: ``pipeline.scoring.scorer``...).
 STAMPFLOW_LOGGERS = ("pipeline", "models", "flows")
 EXTRA_LOGGERS_VARIABLE = "PREFECT_LOGGING_EXTRA_LOGGERS"
-#: Prefect's loggers whose ERROR records carry a traceback of the run's exception.
-RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 @contextmanager
@@ -53,28 +52,3 @@ def send_logs_to_prefect(
             logger.removeHandler(handler)
         for logger, old in levels.items():
             logger.setLevel(old)
-
-
-class _NoTraceback(logging.Filter):
-    """Prints a Prefect run logger's record without its traceback (the API got it whole before: the run
-    loggers' own API handler formats a record before it reaches the console handlers above)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith(RUN_LOGGERS):
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
-@contextmanager
-def tracebacks_off_console(enabled: bool = True) -> Iterator[None]:
-    """For the block, the console handlers (those of the root logger) print a failed run's log line
-    without its traceback (the CLI prints one ``error:`` line; ``stampflow -v`` keeps the tracebacks)."""
-    handlers = list(logging.getLogger().handlers) if enabled else []
-    quiet = _NoTraceback()
-    for handler in handlers:
-        handler.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for handler in handlers:
-            handler.removeFilter(quiet)

@@ -52,7 +52,6 @@ def _nightly(args: argparse.Namespace) -> int:
     from flows.night_run import NightFailed
     from flows.nightly import night_folder, nightly_flow, resolve_night, with_night
     from flows.nightly_checks import NightCheckError, check_night
-    from flows.run_logs import tracebacks_off_console
 
     source = night_source(args)
     night = resolve_night(args.night, args.timezone)
@@ -64,10 +63,9 @@ def _nightly(args: argparse.Namespace) -> int:
         raise CommandError(str(err), err.exit_code) from err
     options = {name: getattr(args, name) for name in FLOW_OPTIONS}
     try:
-        with tracebacks_off_console(enabled=not args.verbose):
-            result = nightly_flow(
-                source=source, label_on=args.on, runner=runner_options(args), progress=is_tty(), **options
-            )
+        result = nightly_flow(
+            source=source, label_on=args.on, runner=runner_options(args), progress=is_tty(), **options
+        )
     except NightFailed as err:
         if err.result is not None:
             print_result(err.result, as_json=args.json, text=_summary)
