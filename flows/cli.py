@@ -13,9 +13,8 @@ import traceback
 from collections.abc import Sequence
 
 import flows.commands
-from flows.cli_common import EXIT_CANNOT_WRITE, EXIT_FAILED, EXIT_USAGE, CommandError
+from flows.cli_common import EXIT_FAILED, EXIT_USAGE, CommandError, exit_code_of_failure
 from pipeline import __version__
-from pipeline.io import OutputError
 
 #: Loggers kept at WARNING unless ``--verbose``.
 QUIET_LOGGERS = ("httpx", "httpcore", "onnx_ir", "onnxscript", "distributed")
@@ -102,19 +101,13 @@ def run_command(args: argparse.Namespace) -> int:
         if args.verbose:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
-        return _exit_code(err)
+        return exit_code_of_failure(err)
     except Exception as err:  # an unexpected failure still ends in one line; -v shows where it came from
         if args.verbose:
             traceback.print_exc()
         hint = "" if args.verbose else " (stampflow -v ... shows the traceback)"
         print(f"error: {type(err).__name__}: {err}{hint}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def _exit_code(err: BaseException) -> int:
-    if isinstance(err, CommandError):
-        return err.exit_code
-    return EXIT_CANNOT_WRITE if isinstance(err, OutputError) else EXIT_FAILED
 
 
 if __name__ == "__main__":

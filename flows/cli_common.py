@@ -21,6 +21,18 @@ EXIT_USAGE = 2
 EXIT_CANNOT_WRITE = 3
 
 
+def exit_code_of_failure(err: BaseException) -> int:
+    """The exit code of a whole-run failure: the failure's own ``exit_code`` where it carries one
+    (:class:`CommandError`, a night's check), 3 for an output that cannot be written
+    (:class:`pipeline.io.OutputError`), else 1 (an unreadable input is never exit 3)."""
+    from pipeline.io import OutputError
+
+    code = getattr(err, "exit_code", None)
+    if isinstance(code, int):
+        return code
+    return EXIT_CANNOT_WRITE if isinstance(err, OutputError) else EXIT_FAILED
+
+
 class CommandError(Exception):
     """A whole-run failure that a command reports as one ``error:`` line and an exit code, without a
     traceback (:func:`flows.cli.main`; ``stampflow -v`` adds the traceback)."""

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flows.cli_common import EXIT_CANNOT_WRITE, EXIT_FAILED, EXIT_USAGE
+from flows.cli_common import EXIT_CANNOT_WRITE, EXIT_FAILED, EXIT_USAGE, exit_code_of_failure
 
 #: Catalog columns of every scored night (besides the store's own catalog columns).
 SCORED_ID_COLUMNS = ("object_id", "store_row")
@@ -37,17 +37,12 @@ def exit_code_of(err: BaseException) -> int:
     the stamps, a checkpoint or store that cannot be read, labels that do not join (as ``score`` and
     ``report``); 3 when an output cannot be written; else 1."""
     from models.checkpoints import CheckpointError
-    from pipeline.io import OutputError
     from pipeline.scoring import ModelInputMismatch
     from pipeline.store import StoreValidationError
 
-    if isinstance(err, NightCheckError):
-        return err.exit_code
     if isinstance(err, (ModelInputMismatch, CheckpointError, StoreValidationError)):
         return EXIT_USAGE
-    if isinstance(err, OutputError):  # only an output error is exit 3: an unreadable input is not
-        return EXIT_CANNOT_WRITE
-    return EXIT_FAILED
+    return exit_code_of_failure(err)  # a check's own code, 3 for an output, else 1
 
 
 def expected_stamps(source: Any) -> tuple[list[str] | None, tuple[int, int] | None]:
