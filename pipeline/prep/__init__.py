@@ -2,6 +2,8 @@
 
 - :mod:`pipeline.prep.preprocess`: Dieleman crop, downsample and 16 viewpoints; Deep-HiTS and ZTF
   normalisation; masked-pixel filling.
+- :mod:`pipeline.prep.frame`: the ingest frame (centre crop and area-average done once at ingest), recorded in
+  stores and model cards.
 - :mod:`pipeline.prep.batch`: :class:`BatchPrep`, the one stamps-to-tensor step shared by training and scoring.
 - :mod:`pipeline.prep.augment`: seeded augmentation: :class:`AugmentConfig` (what to apply), its presets and
   :class:`Augmenter` (applies a config in a fixed order), with the label safety of each transform.
@@ -28,6 +30,12 @@ _EXPORTS = {
     "add_poisson_noise": "photometric",
     "color_perturb": "photometric",
     "fit_color_pca": "photometric",
+    "FRAME_ATTR": "frame",
+    "IngestFrame": "frame",
+    "describe_frame": "frame",
+    "frame_from": "frame",
+    "frame_mismatch": "frame",
+    "store_frame": "frame",
     "BatchPrep": "batch",
     "PREP_KEYS": "batch",
     "prepare_batch": "batch",
