@@ -139,6 +139,7 @@ class StampDataModule(L.LightningDataModule):
                     stamp_shape=store.stamp_shape,
                     chunk_rows=int(chunk_rows),
                     chunk_bytes=int(np.prod(dset.chunks or dset.shape[1:]) * dset.dtype.itemsize),
+                    divisor=store.divisor,
                 )
                 first = self.stores[0] if self.stores else info
                 if (info.channels, info.stamp_shape) != (first.channels, first.stamp_shape):

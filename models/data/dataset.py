@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pipeline.prep import Augmenter, BatchPrep, as_generator
+from pipeline.store import decode_pixels
 
 
 @dataclass
@@ -35,6 +36,8 @@ class StoreInfo:
     stamp_shape: tuple[int, int]
     chunk_rows: int
     chunk_bytes: int
+    #: stored values are divided by it (a uint8 store: 255.0); None: float32 as stored.
+    divisor: float | None = None
 
 
 def _read_rows(dset: h5py.Dataset, rows: np.ndarray, chunk_rows: int) -> np.ndarray:
@@ -114,14 +117,15 @@ class StoreBatchDataset(Dataset):
         return int(self.offsets[-1])
 
     def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Raw stamps ``(B, C, H, W)`` and mask (or None) for sorted global indices."""
+        """Raw stamps ``(B, C, H, W)`` float32 (uint8 stores decoded) and mask (or None) for sorted
+        global indices."""
         store_of = np.searchsorted(self.offsets, indices, side="right") - 1
         stamps, masks = [], []
         for i in np.unique(store_of):
             local = indices[store_of == i] - self.offsets[i]
             _, stamp_dset, mask_dset = self._file(int(i))
             rows = self.stores[i].chunk_rows
-            stamps.append(_read_rows(stamp_dset, local, rows))
+            stamps.append(decode_pixels(_read_rows(stamp_dset, local, rows), self.stores[i].divisor))
             if self._need_mask:  # a store without /mask has nothing masked
                 masks.append(
                     np.zeros(stamps[-1].shape, bool)

@@ -6,6 +6,8 @@
   in chunks; the final name appears only when it closes successfully.
 - :mod:`pipeline.store.builder`: :class:`StoreBuilder` accumulates stamps from many inputs, conforms their
   size and channels, records rejects and returns an :class:`IngestReport` (ingested + rejected = inputs).
+- :mod:`pipeline.store.pixels`: how ``/stamps`` encode pixels (float32, or uint8 with a divisor) and
+  :func:`decode_pixels`, the one way to read them back as float32.
 - :mod:`pipeline.store.merge`: joins the part stores of a chunked ingest into one store.
 """
 
@@ -17,6 +19,12 @@ _EXPORTS = {
     "StoreBuilder": "builder",
     "pad_to_shape": "builder",
     "merge_stores": "merge",
+    "PIXEL_DIVISOR_ATTR": "pixels",
+    "PIXEL_DTYPE_ATTR": "pixels",
+    "PIXEL_DTYPES": "pixels",
+    "decode_pixels": "pixels",
+    "encode_pixels": "pixels",
+    "pixel_divisor": "pixels",
     "SCHEMA_VERSION": "stamp_store",
     "StampStore": "stamp_store",
     "StoreValidationError": "stamp_store",

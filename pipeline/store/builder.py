@@ -25,6 +25,13 @@ from pipeline.io.atomic import CommitOnSuccess
 from pipeline.store.writer import StampStoreWriter
 
 SIZE_POLICIES = ("reject", "pad")
+#: Pixel dtypes of a built store: ``auto`` is uint8 when the first accepted stamp comes from an 8-bit
+#: image, float32 otherwise (:mod:`pipeline.store.pixels`).
+BUILD_PIXEL_DTYPES = ("auto", "float32", "uint8")
+#: Reject reasons added by this module (see :data:`pipeline.io.rejects.REASONS` for the others).
+REASONS = {
+    "wrong_pixel_type": "the store holds 8-bit pixels (uint8) and the image is not an 8-bit JPEG/PNG",
+}
 #: Buffered stamps are appended to the store when they reach ``chunk_rows`` rows or this many bytes.
 MAX_BUFFER_BYTES = 64 << 20
 
@@ -86,6 +93,9 @@ class StoreBuilder(CommitOnSuccess):
         check_channel_names: also require equal channel names, not only an equal count.
         chunk_rows: rows buffered per append (also bounded by :data:`MAX_BUFFER_BYTES`) and the
             requested HDF5 chunk length (the writer bounds it by bytes).
+        pixel_dtype: ``"auto"`` (uint8 when the first accepted stamp comes from an 8-bit image, else
+            float32), ``"float32"`` or ``"uint8"`` (a stamp not from an 8-bit image is then rejected,
+            ``wrong_pixel_type``).
         pixel_scale_arcsec, config_hash, compression, attrs: passed to the writer.
     """
 
@@ -104,9 +114,14 @@ class StoreBuilder(CommitOnSuccess):
         chunk_rows: int = 512,
         compression: str = "lzf",
         attrs: Mapping[str, Any] | None = None,
+        pixel_dtype: str = "float32",
     ):
         if size_policy not in SIZE_POLICIES:
             raise ValueError(f"size_policy must be one of {SIZE_POLICIES}, got {size_policy!r}")
+        if pixel_dtype not in BUILD_PIXEL_DTYPES:
+            raise ValueError(f"pixel_dtype must be one of {BUILD_PIXEL_DTYPES}, got {pixel_dtype!r}")
+        #: ``"float32"`` or ``"uint8"``; None while ``auto`` waits for the first accepted stamp.
+        self.pixel_dtype: str | None = None if pixel_dtype == "auto" else pixel_dtype
         self.out = Path(out)
         self.rejects_path = Path(rejects_path) if rejects_path else self.out.with_name("rejects.csv")
         self.columns = [
@@ -147,8 +162,24 @@ class StoreBuilder(CommitOnSuccess):
         """Record an input file's sha256 for the store's ``source_sha256`` attribute."""
         self._digests.add(sha256)
 
-    def check(self, source: str, pixels: np.ndarray, mask: np.ndarray, channels: Sequence[str]):
-        """The stamp conformed to the store (padded if allowed), or StampRejected naming the mismatch."""
+    def check(
+        self,
+        source: str,
+        pixels: np.ndarray,
+        mask: np.ndarray,
+        channels: Sequence[str],
+        eight_bit: bool = False,
+    ):
+        """The stamp conformed to the store (padded if allowed), or StampRejected naming the mismatch.
+
+        ``eight_bit``: the pixels come from an 8-bit image (values ``k / 255`` before any frame).
+        """
+        if self.pixel_dtype == "uint8" and not eight_bit:
+            raise StampRejected(
+                "wrong_pixel_type",
+                f"{source}: not an 8-bit JPEG/PNG image, and the store holds 8-bit pixels (uint8); "
+                "ingest with pixel dtype float32 to keep such images",
+            )
         if self.channels is None:
             self.channels = list(channels)
         if len(channels) != len(self.channels):
@@ -186,16 +217,20 @@ class StoreBuilder(CommitOnSuccess):
         channels: Sequence[str],
         row: Mapping[str, Any],
         labels: Mapping[str, Any] | None = None,
+        eight_bit: bool = False,
     ) -> bool:
         """Add one ``(C, H, W)`` stamp with its catalog row (and labels); rejects it on a mismatch.
 
-        Returns True when accepted, False when rejected (the reject is recorded).
+        ``eight_bit``: the pixels come from an 8-bit image (see :meth:`check`). Returns True when
+        accepted, False when rejected (the reject is recorded).
         """
         try:
-            pixels, mask = self.check(source, pixels, mask, channels)
+            pixels, mask = self.check(source, pixels, mask, channels, eight_bit)
         except StampRejected as err:
             self.reject(source, err.reason, err)
             return False
+        if self.pixel_dtype is None:  # auto: the first accepted stamp decides
+            self.pixel_dtype = "uint8" if eight_bit else "float32"
         full_row = {"source": source, **row}
         missing = [c for c in self.columns if c not in full_row]
         if missing:
@@ -213,6 +248,7 @@ class StoreBuilder(CommitOnSuccess):
                 self.channels,
                 self.stamp_shape,
                 pixel_scale_arcsec=self.pixel_scale_arcsec,
+                pixel_dtype=self.pixel_dtype or "float32",
                 **self._writer_kwargs,
             )
         return self._writer

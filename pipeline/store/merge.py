@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.store.builder import IngestReport, StoreBuilder
+from pipeline.store.pixels import PIXEL_DIVISOR_ATTR, PIXEL_DTYPE_ATTR, UINT8_DIVISOR
 from pipeline.store.stamp_store import open_store
 
 #: Root attributes every store writer sets itself (not copied from the parts).
@@ -30,6 +31,8 @@ WRITER_ATTRS = (
     "complete",
     "source_sha256",
     "n_stamps",
+    PIXEL_DTYPE_ATTR,
+    PIXEL_DIVISOR_ATTR,
 )
 
 
@@ -88,7 +91,8 @@ def merge_stores(
 def _first_part_layout(
     parts: Sequence[str | os.PathLike | None], stamp_shape: tuple[int, int] | None
 ) -> dict[str, Any]:
-    """StoreBuilder arguments taken from the first part: catalog columns, channels, size, scale, attrs."""
+    """StoreBuilder arguments taken from the first part: catalog columns, channels, size, scale, pixel
+    dtype (a uint8 part makes a uint8 store), attrs."""
     first = next((p for p in parts if p is not None), None)
     if first is None:
         return {"stamp_shape": stamp_shape}
@@ -98,6 +102,7 @@ def _first_part_layout(
             "channels": store.channels,
             "stamp_shape": stamp_shape or store.stamp_shape,
             "pixel_scale_arcsec": store.pixel_scale_arcsec,
+            "pixel_dtype": "uint8" if store.divisor == UINT8_DIVISOR else "float32",
             "attrs": {k: v for k, v in store.attrs.items() if k not in WRITER_ATTRS},
         }
 
@@ -122,6 +127,7 @@ def _add_part(
                     store.channels,
                     {k: v for k, v in row.items() if k != "source"},
                     {name: values[i] for name, values in labels.items()},
+                    eight_bit=store.divisor == UINT8_DIVISOR,
                 )
                 if accepted and digests is not None and source in digests:
                     builder.add_source_digest(digests[source])

@@ -2,7 +2,9 @@
 
 Layout (schema version 1):
 
-- ``/stamps``   float32 ``(N, C, H, W)``, chunked along N, compressed (lzf + shuffle by default).
+- ``/stamps``   float32 ``(N, C, H, W)``, chunked along N, compressed (lzf + shuffle by default); or uint8
+  values ``k`` of pixels ``k / 255`` (root attributes ``pixel_dtype="uint8"``, ``pixel_divisor=255.0``,
+  :mod:`pipeline.store.pixels`): every reader gets float32 pixels either way.
 - ``/mask``     uint8 ``(N, C, H, W)``: 1 where a pixel was NaN, a blank sentinel, or outside the parent
   image (its value in ``/stamps`` is then 0.0). Always written; all-zero when nothing is masked.
 - ``/catalog/<column>``  one 1-D dataset of length N per column. ``object_id`` (str) and ``source`` (str)
@@ -11,7 +13,9 @@ Layout (schema version 1):
   ``real`` int8 ``(N,)``, ... (extensible).
 - root attributes: ``schema_version``, ``channels`` (list of str, length C), ``stamp_shape`` ``[H, W]``,
   ``pixel_scale_arcsec`` (float, NaN if unknown), ``created_by`` (``stampflow <version>``), ``config_hash``,
-  ``source_sha256`` (sha256 over the sorted per-input digests), ``n_stamps``, ``complete`` (True).
+  ``source_sha256`` (sha256 over the sorted per-input digests), ``n_stamps``, ``complete`` (True),
+  ``pixel_dtype`` and ``pixel_divisor`` (absent in older stores: float32), ``frame`` (JSON, only in stores
+  framed at ingest: :mod:`pipeline.prep.frame`).
 
 A store is written by :class:`pipeline.store.writer.StampStoreWriter` under a temporary name beside the final
 one and renamed only when it closes successfully, so a killed run never leaves a half-written store under the
@@ -32,6 +36,8 @@ from typing import Any
 import h5py
 import numpy as np
 import pandas as pd
+
+from pipeline.store.pixels import PIXEL_DTYPE_ATTR, PIXEL_DTYPES, decode_pixels, pixel_divisor
 
 SCHEMA_VERSION = 1
 REQUIRED_CATALOG_COLUMNS = ("object_id", "source")
@@ -72,6 +78,7 @@ class StampStore:
         channels: channel names, length C.
         stamp_shape: ``(H, W)``.
         n: number of stamps N.
+        divisor: stored ``/stamps`` values are divided by it (uint8 stores, 255.0); None: float32 as stored.
     """
 
     path: Path
@@ -79,6 +86,7 @@ class StampStore:
     channels: list[str]
     stamp_shape: tuple[int, int]
     n: int
+    divisor: float | None = None
 
     def __enter__(self) -> StampStore:
         return self
@@ -113,8 +121,9 @@ class StampStore:
         return list(self.h5["labels"].keys())
 
     def stamps(self, index: slice | np.ndarray | None = None) -> np.ndarray:
-        """Stamps ``(K, C, H, W)`` float32 for a slice or sorted index array (all when None)."""
-        return self.h5["stamps"][slice(None) if index is None else index]
+        """Stamps ``(K, C, H, W)`` float32 for a slice or sorted index array (all when None), decoded
+        from a uint8 store (:func:`pipeline.store.pixels.decode_pixels`)."""
+        return decode_pixels(self.h5["stamps"][slice(None) if index is None else index], self.divisor)
 
     def mask(self, index: slice | np.ndarray | None = None) -> np.ndarray:
         """Mask ``(K, C, H, W)`` bool for a slice or sorted index array (all when None)."""
@@ -163,8 +172,11 @@ def validate_store(h5: h5py.File) -> list[str]:
     if stamps.ndim != 4:
         problems.append(f"/stamps must be 4-D (N, C, H, W), it is {stamps.ndim}-D {stamps.shape}")
         return problems
-    if stamps.dtype != np.float32:
-        problems.append(f"/stamps must be float32, it is {stamps.dtype}")
+    declared = str(attrs.get(PIXEL_DTYPE_ATTR, "float32"))
+    if declared not in PIXEL_DTYPES:
+        problems.append(f"attribute {PIXEL_DTYPE_ATTR} is {declared!r}, expected one of {PIXEL_DTYPES}")
+    elif stamps.dtype != np.dtype(declared):
+        problems.append(f"/stamps must be {declared} (attribute {PIXEL_DTYPE_ATTR}), it is {stamps.dtype}")
     n = stamps.shape[0]
     channels = [str(c) for c in attrs.get("channels", [])]
     if "channels" in attrs and len(channels) != stamps.shape[1]:
@@ -218,4 +230,5 @@ def open_store(path: str | os.PathLike) -> StampStore:
         channels=[str(c) for c in h5.attrs["channels"]],
         stamp_shape=(int(shape[2]), int(shape[3])),
         n=int(shape[0]),
+        divisor=pixel_divisor(h5.attrs),
     )

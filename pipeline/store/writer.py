@@ -1,6 +1,6 @@
 """Writing a stamp store (the format: :mod:`pipeline.store.stamp_store`): :class:`StampStoreWriter`.
 
-Stamps ``(K, C, H, W)`` float32 and their mask (uint8, 1 where masked) are appended in chunks with their
+Stamps ``(K, C, H, W)`` (float32, or uint8 with a divisor: :mod:`pipeline.store.pixels`) and their mask (uint8, 1 where masked) are appended in chunks with their
 catalog columns and labels, into a temporary file beside the final name that is renamed only when the
 writer closes successfully (:class:`pipeline.io.atomic.CommitOnSuccess`).
 
@@ -25,10 +25,11 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.io.atomic import CommitOnSuccess, output_error, publish, start_partial
+from pipeline.store.pixels import encode_pixels, pixel_attrs
 from pipeline.store.stamp_store import REQUIRED_CATALOG_COLUMNS, SCHEMA_VERSION, combined_sha256
 
 COMPRESSIONS = ("lzf", "gzip", "none")
-#: Largest HDF5 chunk along N, in bytes of float32 stamps: h5py's default chunk cache is 1 MiB per
+#: Largest HDF5 chunk along N, in bytes of stamps: h5py's default chunk cache is 1 MiB per
 #: dataset, and a chunk larger than the cache is re-read and re-decompressed on every partial read.
 MAX_CHUNK_BYTES = 1 << 20
 _STR = h5py.string_dtype(encoding="utf-8")
@@ -70,6 +71,9 @@ class StampStoreWriter(CommitOnSuccess):
             :data:`MAX_CHUNK_BYTES` (one row at least).
         compression: ``"lzf"`` (default, fastest), ``"gzip"`` (``level`` 1-4) or ``"none"``.
         attrs: extra root attributes (JSON-able scalars or lists).
+        pixel_dtype: ``"float32"`` (default) or ``"uint8"`` (float pixels in [0, 1] quantised as
+            ``rint(x * 255)``, root attributes ``pixel_dtype`` and ``pixel_divisor``:
+            :mod:`pipeline.store.pixels`).
     """
 
     def __init__(
@@ -84,8 +88,11 @@ class StampStoreWriter(CommitOnSuccess):
         compression: str = "lzf",
         level: int = 1,
         attrs: Mapping[str, Any] | None = None,
+        pixel_dtype: str = "float32",
     ):
         self.path = Path(path)
+        self.pixel_attrs = pixel_attrs(pixel_dtype)
+        self.pixel_dtype = pixel_dtype
         self.channels = [str(c) for c in channels]
         self.stamp_shape = (int(stamp_shape[0]), int(stamp_shape[1]))
         self.n = 0
@@ -113,10 +120,11 @@ class StampStoreWriter(CommitOnSuccess):
         """Create the partial file with its datasets and root attributes."""
         self._h5 = h5py.File(self._tmp, "w")
         c, (h, w) = len(self.channels), self.stamp_shape
-        rows_fitting = max(1, MAX_CHUNK_BYTES // (4 * c * h * w))
+        itemsize = np.dtype(self.pixel_dtype).itemsize
+        rows_fitting = max(1, MAX_CHUNK_BYTES // (itemsize * c * h * w))
         chunk = (max(1, min(chunk_rows, rows_fitting)), c, h, w)
         comp = _compression_kwargs(compression, level)
-        for key, dtype in (("stamps", "f4"), ("mask", "u1")):
+        for key, dtype in (("stamps", self.pixel_dtype), ("mask", "u1")):
             self._datasets[key] = self._h5.create_dataset(
                 key, (0, c, h, w), dtype, maxshape=(None, c, h, w), chunks=chunk, **comp
             )
@@ -132,7 +140,7 @@ class StampStoreWriter(CommitOnSuccess):
         root["created_by"] = f"stampflow {__version__}"
         root["config_hash"] = config_hash
         root["complete"] = False
-        for key, value in (attrs or {}).items():
+        for key, value in {**(attrs or {}), **self.pixel_attrs}.items():
             root[key] = value
 
     def add_source_digest(self, sha256: str) -> None:
@@ -149,13 +157,14 @@ class StampStoreWriter(CommitOnSuccess):
         """Append K stamps.
 
         Args:
-            stamps: ``(K, C, H, W)`` float-like; masked pixels should already be 0.
+            stamps: ``(K, C, H, W)`` float-like pixels (uint8 values as stored, for a uint8 store);
+                masked pixels should already be 0.
             mask: ``(K, C, H, W)`` bool/uint8, or None for nothing masked.
             catalog: column name -> K values; must hold ``object_id`` and ``source`` and, after the first
                 append, exactly the same columns as before.
             labels: label name -> array with first axis K; same names on every append.
         """
-        stamps = np.asarray(stamps, dtype=np.float32)
+        stamps = encode_pixels(np.asarray(stamps), self.pixel_dtype)
         c, (h, w) = len(self.channels), self.stamp_shape
         if stamps.ndim != 4 or stamps.shape[1:] != (c, h, w):
             raise ValueError(f"stamps must be (K, {c}, {h}, {w}), got {stamps.shape}")
