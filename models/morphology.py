@@ -1,7 +1,9 @@
 """Galaxy morphology CNN of Dieleman, Willett & Dambre 2015 (Galaxy Zoo Kaggle winner) as a LightningModule.
 
 :class:`MorphologyModel` trains :class:`models.components.dieleman.DielemanNet` (built from a
-:class:`models.morphology_config.MorphologyConfig`, or received). One forward pass of the network, shapes for
+:class:`models.morphology_config.MorphologyConfig`, or received), or with ``backbone="resnet"`` (preset
+``resnet18``) :class:`models.components.resnet.ResNetNet`, a ResNet on the same frame with the same tree
+output, training and metrics. One forward pass of the network, shapes for
 the ``dieleman2015`` preset:
 
 1. **Model frame** (:class:`models.components.dieleman.DielemanFrame`): stamps ``(N, C, S, S)`` of any size -> ``(N, C, F, F)``.
@@ -49,10 +51,19 @@ from torchmetrics.regression import MeanSquaredError
 
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS, N_ANSWERS, QUESTION_SLICES, QUESTIONS
 from models.budget import CpuTimeLimit
-from models.components import DielemanNet
+from models.components import DielemanNet, GalaxyZooNet, ResNetNet
 from models.morphology_config import MorphologyConfig
 from models.stamp_module import StampModule
 from pipeline.prep import augment_preset
+
+#: ``MorphologyConfig.backbone`` -> the network class built from the config.
+BACKBONE_NETS: dict[str, type[GalaxyZooNet]] = {"dieleman": DielemanNet, "resnet": ResNetNet}
+
+
+def morphology_net(config: MorphologyConfig) -> GalaxyZooNet:
+    """The network of a config: :class:`DielemanNet` or, for ``backbone="resnet"``, :class:`ResNetNet`."""
+    return BACKBONE_NETS[config.backbone](config)
+
 
 #: Side of Dieleman's view (the 3x downsampled crop), which the augmentation preset's shifts refer to.
 DIELEMAN_VIEW = 69
@@ -62,9 +73,10 @@ class MorphologyModel(StampModule):
     """Dieleman et al. 2015 Galaxy Zoo morphology model (:class:`DielemanNet`) with training and metrics.
 
     Args:
-        preset: a key of :data:`models.morphology_config.PRESETS` (``dieleman2015``, ``small``).
-        net: the network, built from the same config (``DielemanNet(MorphologyConfig.from_preset(preset,
-            **overrides))``); None: built here.
+        preset: a key of :data:`models.morphology_config.PRESETS` (``dieleman2015``, ``small``, ``resnet18``).
+        net: the network, built from the same config (``morphology_net(MorphologyConfig.from_preset(preset,
+            **overrides))``: a :class:`DielemanNet`, or a :class:`ResNetNet` for ``backbone="resnet"``);
+            None: built here.
         **overrides: settings of :class:`MorphologyConfig` replacing the preset's.
 
     The hyper-parameters saved (and written to checkpoints) are the preset name plus every resolved
@@ -74,8 +86,8 @@ class MorphologyModel(StampModule):
     TASK = "morphology"
     TARGET = "gz_answers"
 
-    def __init__(self, preset: str = "small", *, net: DielemanNet | None = None, **overrides: Any):
-        super().__init__(MorphologyConfig.from_preset(preset, **overrides), preset, net, DielemanNet)
+    def __init__(self, preset: str = "small", *, net: GalaxyZooNet | None = None, **overrides: Any):
+        super().__init__(MorphologyConfig.from_preset(preset, **overrides), preset, net, morphology_net)
         self.val_mse = MeanSquaredError(num_outputs=N_ANSWERS)
         self.test_mse = MeanSquaredError(num_outputs=N_ANSWERS)
 
@@ -104,7 +116,9 @@ class MorphologyModel(StampModule):
     def card_fields(self) -> dict[str, Any]:
         """Model-card fields: architecture, input channels and size, normalisation, output names."""
         c = self.config
+        backbone = {} if c.backbone == "dieleman" else {"backbone": c.backbone}  # cards of before unchanged
         return self._card_fields(
+            **backbone,
             input_size=None,
             normalisation=self.net.frame.describe(),
             output_names=list(ANSWER_COLUMNS),

@@ -5,8 +5,11 @@ networks from its config and keeps only training, validation and optimiser logic
 
 - :mod:`models.components.layers`: conv stacks (:class:`ConvSpec`, :func:`conv_stack`), untied biases,
   maxout, cyclic slicing and pooling, the Galaxy Zoo decision-tree output layer, initialisation helpers.
-- :mod:`models.components.dieleman`: :class:`DielemanFrame` (stamps -> model frame) and
-  :class:`DielemanNet` (Dieleman et al. 2015 morphology network, 37 Galaxy Zoo answers).
+- :mod:`models.components.dieleman`: :class:`DielemanFrame` (stamps -> model frame), :class:`GalaxyZooNet`
+  (the base of the morphology networks) and :class:`DielemanNet` (Dieleman et al. 2015 morphology
+  network, 37 Galaxy Zoo answers).
+- :mod:`models.components.resnet`: :class:`ResNetNet` (a ResNet, e.g. the ResNet-18 layout, with the same
+  frame and Galaxy Zoo tree output as :class:`DielemanNet`) and its :class:`BasicBlock`.
 - :mod:`models.components.deep_hits`: :class:`RealBogusInput` (stamp normalisation) and
   :class:`DeepHitsNet` (Cabrera-Vives et al. 2017 real-bogus network, K class logits).
 """
@@ -21,6 +24,10 @@ _EXPORTS = {
     "RAW_FACTOR": "dieleman",
     "DielemanFrame": "dieleman",
     "DielemanNet": "dieleman",
+    "GalaxyZooNet": "dieleman",
+    "model_frame": "dieleman",
+    "BasicBlock": "resnet",
+    "ResNetNet": "resnet",
     "ACTIVATIONS": "layers",
     "CYCLIC_POOLS": "layers",
     "ConvSpec": "layers",

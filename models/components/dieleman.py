@@ -2,6 +2,9 @@
 
 - :class:`DielemanFrame`: stamps ``(N, C, S, S)`` of any size -> the model frame ``(N, C, F, F)``
   (crop, resample, per-stamp normalisation); a picklable callable that the data module also uses.
+- :class:`GalaxyZooNet`: the base of every morphology network (:class:`DielemanNet`,
+  :class:`models.components.resnet.ResNetNet`): the frame, the Galaxy Zoo tree output and the forward
+  passes (plain and averaged over the 8 dihedral transforms) around the subclass's ``logits``.
 - :class:`DielemanNet`: raw stamps ``(N, C, S, S)`` -> ``(N, 37)`` Galaxy Zoo cumulative vote fractions,
   built from a :class:`models.morphology_config.MorphologyConfig`: frame, 16 viewpoints
   (:class:`pipeline.prep.preprocess.DielemanViewpoints`), shared conv stack, merge, maxout dense layers and
@@ -129,7 +132,43 @@ class DielemanFrame:
         )
 
 
-class DielemanNet(nn.Module):
+def model_frame(config: MorphologyConfig) -> DielemanFrame:
+    """The :class:`DielemanFrame` of a config: its view and frame sides, crop fraction and normalisation."""
+    c = config
+    return DielemanFrame(c.input_size, c.frame_size, c.crop_fraction, c.normalise, c.native_scale)
+
+
+class GalaxyZooNet(nn.Module):
+    """Base of the morphology networks: raw stamps ``(N, C, S, S)`` -> ``(N, 37)`` cumulative fractions.
+
+    A subclass sets ``self.frame`` (a :class:`DielemanFrame`: the geometry and normalisation every
+    morphology network shares, so they all score the same stores) and ``self.tree``
+    (:class:`models.components.layers.GalaxyZooTree`) and implements :meth:`logits`.
+    """
+
+    frame: DielemanFrame
+    tree: GalaxyZooTree
+
+    def logits(self, frame: Tensor) -> Tensor:
+        """Framed stamps ``(N, C, F, F)`` -> ``(N, 37)`` logits of the tree output."""
+        raise NotImplementedError
+
+    def forward_frame(self, frame: Tensor, normalised: bool = True) -> Tensor:
+        """Framed stamps ``(N, C, F, F)`` -> ``(N, 37)``; ``normalised=False``: the warm-up output."""
+        return self.tree(self.logits(frame), normalised=normalised)
+
+    def forward(self, x: Tensor, normalised: bool = True) -> Tensor:
+        """Stamps ``(N, C, S, S)`` of any size (e.g. raw 424x424 RGB) -> ``(N, 37)`` cumulative fractions."""
+        return self.forward_frame(self.frame(x), normalised)
+
+    def forward_tta(self, x: Tensor) -> Tensor:
+        """Mean of :meth:`forward` over the 8 dihedral transforms of the frame: ``(N, C, S, S) -> (N, 37)``."""
+        frame = self.frame(x)
+        views = all_dihedral(frame)  # (8, N, C, F, F)
+        return self.forward_frame(views.flatten(0, 1)).unflatten(0, (8, frame.shape[0])).mean(dim=0)
+
+
+class DielemanNet(GalaxyZooNet):
     """Raw stamps ``(N, C, S, S)`` -> ``(N, 37)`` cumulative fractions, built from a :class:`MorphologyConfig`.
 
     The network of :class:`models.morphology.MorphologyModel` (its state dict keys are ``net.<name>``:
@@ -140,7 +179,7 @@ class DielemanNet(nn.Module):
         super().__init__()
         c = config
         self.config = c
-        self.frame = DielemanFrame(c.input_size, c.frame_size, c.crop_fraction, c.normalise, c.native_scale)
+        self.frame = model_frame(c)
         self.viewpoints = DielemanViewpoints(c.part_size, c.input_size) if c.viewpoints else None
         conv_in = c.part_size if c.viewpoints else c.input_size
         self.convs = conv_stack(c.input_channels, c.conv, in_size=conv_in, untied_biases=c.untied_biases)
@@ -187,16 +226,6 @@ class DielemanNet(nn.Module):
             feats = self.merge(feats)
         return feats.flatten(1)
 
-    def forward_frame(self, frame: Tensor, normalised: bool = True) -> Tensor:
-        """Framed stamps ``(N, C, F, F)`` -> ``(N, 37)``; ``normalised=False``: the warm-up output."""
-        return self.tree(self.head(self.dense(self.features(frame))), normalised=normalised)
-
-    def forward(self, x: Tensor, normalised: bool = True) -> Tensor:
-        """Stamps ``(N, C, S, S)`` of any size (e.g. raw 424x424 RGB) -> ``(N, 37)`` cumulative fractions."""
-        return self.forward_frame(self.frame(x), normalised)
-
-    def forward_tta(self, x: Tensor) -> Tensor:
-        """Mean of :meth:`forward` over the 8 dihedral transforms of the frame: ``(N, C, S, S) -> (N, 37)``."""
-        frame = self.frame(x)
-        views = all_dihedral(frame)  # (8, N, C, F, F)
-        return self.forward_frame(views.flatten(0, 1)).unflatten(0, (8, frame.shape[0])).mean(dim=0)
+    def logits(self, frame: Tensor) -> Tensor:
+        """Framed stamps ``(N, C, F, F)`` -> ``(N, 37)`` logits: features, maxout layers, linear head."""
+        return self.head(self.dense(self.features(frame)))
