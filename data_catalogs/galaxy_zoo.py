@@ -229,7 +229,7 @@ def parent_mass(cum: np.ndarray) -> np.ndarray:
     return _same_dims(np.stack(cols, axis=1), a)
 
 
-def tree_problems(cum: np.ndarray, tol: float = 1e-6) -> list[list[tuple[str, str]]]:
+def tree_problems(cum: np.ndarray, tol: float | np.ndarray = 1e-6) -> list[list[tuple[str, str]]]:
     """Every way each row of cumulative fractions breaks the Kaggle tree, as ``(reason, message)`` pairs.
 
     Reasons: ``nan_label`` (an answer is NaN or infinite), ``fraction_out_of_range`` (an answer outside
@@ -238,18 +238,22 @@ def tree_problems(cum: np.ndarray, tol: float = 1e-6) -> list[list[tuple[str, st
 
     Args:
         cum: ``(N, 37)`` (or ``(37,)``) cumulative fractions.
-        tol: absolute tolerance on the range and the sums.
+        tol: absolute tolerance on the sums, one for all questions or ``(11,)`` per question
+            (:func:`data_catalogs.galaxy_zoo_precision.tree_tolerance`); the smallest also bounds the
+            range. Sums are compared with a slack of 1e-12 for their own float rounding.
 
     Returns:
         one list per row (empty: the row is valid).
     """
     a = np.atleast_2d(_check_37(cum, "cum"))
+    tols = np.broadcast_to(np.asarray(tol, dtype=np.float64), (len(QUESTIONS),))
+    range_tol = float(tols.min())
     bad_value = ~np.isfinite(a)
-    out_of_range = np.isfinite(a) & ((a < -tol) | (a > 1 + tol))
+    out_of_range = np.isfinite(a) & ((a < -range_tol) | (a > 1 + range_tol))
     sums = question_sums(a)
     expected = parent_mass(a)
     with np.errstate(invalid="ignore"):
-        broken = np.abs(sums - expected) > tol
+        broken = np.abs(sums - expected) > tols + 1e-12
     rows: list[list[tuple[str, str]]] = []
     for i in range(len(a)):
         problems: list[tuple[str, str]] = []
@@ -266,7 +270,7 @@ def tree_problems(cum: np.ndarray, tol: float = 1e-6) -> list[list[tuple[str, st
                 problems.append(
                     (
                         "tree_violation",
-                        f"{q.name} answers sum to {sums[i, k]:.9g}, expected {target} (tol {tol:g})",
+                        f"{q.name} answers sum to {sums[i, k]:.9g}, expected {target} (tol {tols[k]:g})",
                     )
                 )
         rows.append(problems)

@@ -60,6 +60,7 @@ from data_catalogs.galaxy_zoo_catalog import (
     table_kind,
     unanswered_questions,
 )
+from data_catalogs.galaxy_zoo_precision import tree_tolerance
 from data_catalogs.galaxy_zoo_schemas import (
     DECALS_ESTIMATES,
     DECALS_SCHEMA,
@@ -93,7 +94,7 @@ VOTE_SUFFIX = "_votes"
 def read_kaggle(
     path: str | os.PathLike,
     *,
-    tol: float = 1e-6,
+    tol: float | None = None,
     id_column: str | None = None,
     file_column: str | None = None,
 ) -> GalaxyZooCatalog:
@@ -101,7 +102,10 @@ def read_kaggle(
 
     Args:
         path: the table.
-        tol: absolute tolerance on [0, 1] and on each question's sum versus its parent's cumulative fraction.
+        tol: absolute tolerance on [0, 1] and on each question's sum versus its parent's cumulative
+            fraction; None (default): from the precision the table is written with
+            (:func:`data_catalogs.galaxy_zoo_precision.tree_tolerance`: 1.5e-6 to 4e-6 for the Kaggle file's 6
+            decimals).
         id_column: the id column (default ``GalaxyID``, any case).
         file_column: an image file column, if the table has one.
 
@@ -117,7 +121,7 @@ def read_kaggle(
     cum = as_float(df, cols)
     rej = Rejector(source, id_col, id_strings(df[id_col]))
     check_ids(rej)
-    for row, problems in enumerate(tree_problems(cum, tol)):
+    for row, problems in enumerate(tree_problems(cum, tree_tolerance(cum, QUESTION_SIZES, tol))):
         rej.add_many(row, problems)
     return finish_catalog(df, source, "kaggle", "cumulative", id_col, file_col, rej, ANSWER_COLUMNS, cum)
 
@@ -128,7 +132,7 @@ def read_gz2(
     estimate: str = "fraction",
     renormalize: bool = True,
     sum_tol: float | str | None = "auto",
-    tol: float = 1e-6,
+    tol: float | None = None,
     id_column: str | None = None,
     file_column: str | None = None,
 ) -> GalaxyZooCatalog:
@@ -145,7 +149,8 @@ def read_gz2(
         renormalize: divide each answered question by its sum (published fractions are rounded).
         sum_tol: tolerance on raw question sums; ``"auto"`` uses :data:`GZ2_SUM_TOL` (not checked for
             ``debiased``); None: not checked.
-        tol: tolerance on the cumulative tree.
+        tol: tolerance on the cumulative tree; None (default): from the precision the estimate's
+            fractions are written with (:func:`data_catalogs.galaxy_zoo_precision.tree_tolerance`).
         id_column: the id column (default the first of ``dr7objid``, ``objid``, ``specobjid``, ``asset_id``,
             ``id_str``).
         file_column: an image file column (default the first of :data:`FILE_CANDIDATES` present).
@@ -180,13 +185,14 @@ def read_gz2(
     tol_sum = GZ2_SUM_TOL[estimate] if sum_tol == "auto" else sum_tol
     if tol_sum is not None:
         check_question_sums(rej, sums, [task for task, _ in GZ2_TASKS], float(tol_sum))
+    tree_tol = tree_tolerance(cond, QUESTION_SIZES, tol)  # before renormalising: the written precision
     if renormalize:
         per_answer = np.repeat(sums, QUESTION_SIZES, axis=1)
         with np.errstate(invalid="ignore"):
             cond = np.divide(cond, per_answer, out=np.zeros_like(cond), where=per_answer > 0)
     cum = cumulative_from_conditional(cond) if len(cond) else cond
     bad = rej.rejected(len(df))
-    for row, problems in enumerate(tree_problems(cum, tol)):
+    for row, problems in enumerate(tree_problems(cum, tree_tol)):
         if not bad[row]:  # values already reported stay reported once
             rej.add_many(row, problems)
     vote_cols = [a + VOTE_SUFFIX for a in ANSWER_COLUMNS]

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +42,15 @@ def _open(reader: Reader, rejects_path: Path) -> StorePlan:
         raise
 
 
-def read_unit(reader: Reader, unit: Any, store: StoreBuilder) -> list[Item]:
+def read_unit(reader: Reader, unit: Any, store: StoreBuilder, decoded: Future | None = None) -> list[Item]:
     """The items of one unit, or, when reading it raises anything but a reject the reader names, one
     ``unexpected_error`` reject of that unit (:meth:`~pipeline.ingest.reader.Reader.unit_source`), so
     that one input the readers' checks do not foresee costs that input, never the run. The unit is read
-    whole before anything of it is stored: it is counted once either way."""
+    whole before anything of it is stored: it is counted once either way. ``decoded``: the unit's
+    ``reader.decode`` run in a thread (:func:`decoded_units`); what it raised is raised here."""
     try:
+        if decoded is not None:
+            return list(reader.read(unit, store, decoded.result()))
         return list(reader.read(unit, store))
     except Exception as err:  # the last guard of an input: its reject, with the error named
         source = reader.unit_source(unit)
@@ -54,13 +60,36 @@ def read_unit(reader: Reader, unit: Any, store: StoreBuilder) -> list[Item]:
         ]
 
 
+def decoded_units(reader: Reader, units: Iterable[Any]) -> Iterator[tuple[Any, Future | None]]:
+    """``(unit, future of reader.decode(unit))`` in unit order, decoded by ``reader.workers`` threads at
+    most ``4 x workers`` units ahead (so memory stays bounded); ``(unit, None)`` for a reader without
+    ``decode`` or with one worker. Pillow and numpy release the GIL while they decode and convert."""
+    decode, workers = getattr(reader, "decode", None), int(getattr(reader, "workers", 1) or 1)
+    if decode is None or workers <= 1:
+        yield from ((unit, None) for unit in units)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="ingest-decode")
+    window: deque[tuple[Any, Future]] = deque()
+    try:
+        for unit in units:
+            window.append((unit, pool.submit(decode, unit)))
+            if len(window) >= 4 * workers:
+                yield window.popleft()
+        while window:
+            yield window.popleft()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _feed(builder: StoreBuilder, item: Item) -> None:
     if isinstance(item, Reject):
         builder.reject(item.source, item.reason, item.error)
         return
     if builder.pixel_scale_arcsec is None and item.pixel_scale_arcsec is not None:
         builder.pixel_scale_arcsec = item.pixel_scale_arcsec
-    accepted = builder.add(item.source, item.pixels, item.mask, item.channels, item.row, item.labels)
+    accepted = builder.add(
+        item.source, item.pixels, item.mask, item.channels, item.row, item.labels, item.eight_bit
+    )
     if accepted and item.sha256:
         builder.add_source_digest(item.sha256)
 
@@ -106,6 +135,7 @@ def ingest(
         chunk_rows=chunk_rows,
         compression=compression,
         attrs=plan.attrs,
+        pixel_dtype=plan.pixel_dtype,
     )
     description, unit = reader.progress
     with builder:
@@ -113,10 +143,9 @@ def ingest(
             builder.reject(reject.source, reject.reason, reject.error)
         for digest in plan.source_digests:
             builder.add_source_digest(digest)
-        for item in tqdm(
-            reader.units(), total=len(reader), desc=description, unit=unit, disable=not progress
-        ):
-            for read in read_unit(reader, item, builder):
+        units = tqdm(reader.units(), total=len(reader), desc=description, unit=unit, disable=not progress)
+        for item, decoded in decoded_units(reader, units):
+            for read in read_unit(reader, item, builder, decoded):
                 _feed(builder, read)
     log.info("%s: %s", description, builder.report.summary())
     return builder.report

@@ -3,9 +3,17 @@ store with the labels, plus ``rejects.csv``.
 
 Inputs are the catalog's rows. Each row is joined to its image by the catalog's file column when it has one
 (paths relative to ``images_dir``, or absolute), else by id: ``{images_dir}/{id}{ext}`` for ext in
-:data:`ID_EXTENSIONS` (the Kaggle images are ``{GalaxyID}.jpg``, 424x424 RGB JPEG). JPEG and PNG images
-are read by :mod:`pipeline.io.images` (channels R, G, B, values in [0, 1]); FITS images by
+:data:`pipeline.ingest.galaxy_images.ID_EXTENSIONS` (the Kaggle images are ``{GalaxyID}.jpg``, 424x424
+RGB JPEG). JPEG and PNG images are read by :mod:`pipeline.io.images` (values in [0, 1]; the R, G, B planes
+named after the bands they show, ``bands``: i, r, g for Kaggle and GZ2, z, r, g for DECaLS); FITS images by
 :func:`pipeline.io.fits.read_stamp` (e.g. (3, H, W) cubes with channel names in ``CHNAME1..``).
+
+With ``frame_crop``/``frame_size`` every image is framed before it is stored
+(:class:`pipeline.prep.frame.IngestFrame`: centre crop, area-averaged; the store's root attribute
+``frame`` records it, and an image smaller than the crop is a ``smaller_than_frame`` reject). 8-bit
+JPEG/PNG pixels are stored as uint8 by default (``pixel_dtype``, :mod:`pipeline.store.pixels`). Images
+are decoded by ``workers`` threads ahead of the store (:func:`pipeline.ingest.driver.decoded_units`); the
+store is the same as a one-thread ingest's.
 
 The store holds, per ingested row: catalog ``object_id`` (the galaxy id as str), ``source`` (the image
 path), the survey id column verbatim (``GalaxyID``, ``dr7objid``, ``iauname``...), ``ra``/``dec`` when the
@@ -27,76 +35,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from data_catalogs.galaxy_zoo_catalog import GalaxyZooCatalog
 from data_catalogs.galaxy_zoo_formats import read_catalog
-from pipeline.ingest.inputs import InputFiles
+from pipeline.cpus import usable_cpus
+from pipeline.ingest.galaxy_images import (
+    DEFAULT_BANDS,
+    GalaxyImage,
+    ImageIndex,
+    frame_image,
+    read_galaxy_image,
+)
 from pipeline.ingest.reader import Item, Reject, SourceReader, Stamp, StorePlan
 from pipeline.ingest.registry import ingest_with
 from pipeline.ingest.sources import GalaxyZooSource
-from pipeline.io import StampRejected, header_pixel_scale, is_fits_name, is_image_file, read_image, read_stamp
+from pipeline.io import StampRejected
+from pipeline.prep.frame import FRAME_ATTR, IngestFrame
 from pipeline.store import IngestReport, StoreBuilder
-
-#: Extensions tried, in order, when an image is looked up by galaxy id (matched case-insensitively).
-ID_EXTENSIONS = (".jpg", ".jpeg", ".png", ".fits", ".fits.gz", ".fit", ".fit.gz", ".fts")
-
-
-class ImageIndex:
-    """Finds each galaxy's image in a folder: by a catalog file entry or by ``{id}{ext}``."""
-
-    def __init__(self, images_dir: str | os.PathLike):
-        self.root = Path(images_dir)
-        self._by_name: dict[str, Path] = {}
-        with os.scandir(self.root) as entries:
-            for entry in entries:
-                # a link that loops or whose target is gone is listed too: its row's read names the problem
-                # (``unreadable``), where is_file() would raise (ELOOP) or hide the image as missing
-                if entry.is_symlink() or entry.is_file():
-                    self._by_name.setdefault(entry.name.lower(), Path(entry.path))
-
-    def __len__(self) -> int:
-        return len(self._by_name)
-
-    def names(self) -> set[str]:
-        """Lower-case file names in the folder (top level)."""
-        return set(self._by_name)
-
-    def find(self, object_id: str, file: str | None = None) -> Path:
-        """The image path for a row; StampRejected(``missing_image``) naming what was tried."""
-        if file:
-            given = Path(file)
-            tried = [given] if given.is_absolute() else []
-            tried += [self.root / given, self.root / given.name]
-            for path in tried:
-                if path.is_file():
-                    return path
-            raise StampRejected(
-                "missing_image", f"image file {file!r} not found (tried {', '.join(str(p) for p in tried)})"
-            )
-        for ext in ID_EXTENSIONS:
-            path = self._by_name.get(f"{object_id}{ext}".lower())
-            if path is not None:
-                return path
-        raise StampRejected(
-            "missing_image",
-            f"no image {object_id}{{{','.join(ID_EXTENSIONS)}}} in {self.root}",
-        )
-
-
-def read_galaxy_image(
-    inputs: InputFiles, path: Path
-) -> tuple[np.ndarray, np.ndarray, list[str], str, float | None]:
-    """Read a JPEG/PNG/FITS image: ``(pixels (C,H,W) float32, mask (C,H,W) bool, channels, sha256 of the
-    file, pixel scale arcsec or None)``; raises StampRejected naming the file."""
-    data, sha256 = inputs.read(path)
-    if is_image_file(path):
-        img = read_image(data, name=str(path))
-        return img.pixels, img.mask, img.channels, sha256, None
-    if is_fits_name(path):
-        stamp = read_stamp(data, name=str(path))
-        return stamp.pixels, stamp.mask, stamp.channels, sha256, header_pixel_scale(stamp)
-    raise StampRejected("not_image", f"{path}: unsupported image type (use JPEG, PNG or FITS)")
 
 
 def _label_names(catalog: GalaxyZooCatalog) -> tuple[str, str]:
@@ -119,6 +73,13 @@ def _catalog_options(source: GalaxyZooSource) -> dict[str, Any]:
     return options
 
 
+def source_frame(source: GalaxyZooSource) -> IngestFrame | None:
+    """The ingest frame the source asks for (None: images as read)."""
+    if source.frame_crop is None or source.frame_size is None:
+        return None
+    return IngestFrame(crop=source.frame_crop, size=source.frame_size)
+
+
 class GalaxyZooReader(SourceReader):
     """Reads a :class:`GalaxyZooSource`: the catalog first (its bad rows are rejects), then each row's image.
 
@@ -135,11 +96,16 @@ class GalaxyZooReader(SourceReader):
         if not Path(source.images_dir).is_dir():
             raise FileNotFoundError(f"images folder {source.images_dir} does not exist or is not a folder")
         self.catalog, self.index = catalog, ImageIndex(source.images_dir)
+        self.ids = catalog.ids
         self.row_files = catalog.table["file"].tolist() if "file" in catalog.table else [None] * len(catalog)
         self.label_name, self.vote_name = _label_names(catalog)
         self.votes, self.fractions = catalog.votes(), catalog.fractions()
         self.id_cols = [catalog.id_column] if catalog.id_column != "object_id" else []
         self.extra = [c for c in ("ra", "dec") if c in catalog.table and c not in self.id_cols]
+        self.columns = {c: catalog.table[c].tolist() for c in self.id_cols + self.extra}
+        self.bands = list(source.bands or DEFAULT_BANDS[catalog.format])
+        self.frame = source_frame(source)
+        self.workers = source.workers or usable_cpus()
         return StorePlan(
             catalog_columns=["object_id", *self.id_cols, *self.extra],
             attrs={
@@ -150,11 +116,13 @@ class GalaxyZooReader(SourceReader):
                 "gz_answer_columns": list(catalog.answer_columns),
                 "gz_labels": [self.label_name] + ([self.vote_name] if self.votes is not None else []),
                 "gz_catalog": str(source.catalog),
+                **({FRAME_ATTR: self.frame.to_attr()} if self.frame is not None else {}),
             },
             stamp_shape=source.stamp_shape,
             size_policy=source.size_policy,
             source_digests=[self.inputs.sha256(source.catalog)],
             rejects=[Reject(r["source"], r["reason"], r["error"]) for r in catalog.rejects],
+            pixel_dtype=source.pixel_dtype,
         )
 
     def __len__(self) -> int:
@@ -164,23 +132,50 @@ class GalaxyZooReader(SourceReader):
         return range(len(self.row_files))
 
     def unit_source(self, i: int) -> str:
-        return self.catalog.ids[i]
+        return self.ids[i]
 
-    def read(self, i: int, store: StoreBuilder) -> Iterator[Item]:
-        object_id = self.catalog.ids[i]
+    def _reject(self, i: int, err: StampRejected) -> Reject:
+        return Reject(self.ids[i], err.reason, f"{self.catalog.id_column} {self.ids[i]}: {err}")
+
+    def decode(self, i: int) -> GalaxyImage | Reject:
+        """Row ``i``'s image found, read, decoded and framed, or its reject (thread-safe: no store)."""
         try:
-            path = self.index.find(object_id, self.row_files[i])
-            pixels, mask, channels, sha256, scale = read_galaxy_image(self.inputs, path)
-            pixels, mask = store.check(str(path), pixels, mask, channels)
+            image = read_galaxy_image(
+                self.inputs, self.index.find(self.ids[i], self.row_files[i]), self.bands
+            )
+            return image if self.frame is None else frame_image(image, self.frame)
         except StampRejected as err:
-            yield Reject(object_id, err.reason, f"{self.catalog.id_column} {object_id}: {err}")
+            return self._reject(i, err)
+
+    def read(
+        self, i: int, store: StoreBuilder, decoded: GalaxyImage | Reject | None = None
+    ) -> Iterator[Item]:
+        image = self.decode(i) if decoded is None else decoded
+        if isinstance(image, Reject):
+            yield image
             return
-        table = self.catalog.table
-        record = {"object_id": object_id, **{c: table[c].iat[i] for c in self.id_cols + self.extra}}
+        try:
+            pixels, mask = store.check(
+                str(image.path), image.pixels, image.mask, image.channels, image.eight_bit
+            )
+        except StampRejected as err:
+            yield self._reject(i, err)
+            return
+        record = {"object_id": self.ids[i], **{c: values[i] for c, values in self.columns.items()}}
         labels = {self.label_name: self.fractions[i]}
         if self.votes is not None:
             labels[self.vote_name] = self.votes[i]
-        yield Stamp(str(path), pixels, mask, channels, record, labels, sha256, scale)
+        yield Stamp(
+            str(image.path),
+            pixels,
+            mask,
+            image.channels,
+            record,
+            labels,
+            image.sha256,
+            image.pixel_scale_arcsec,
+            image.eight_bit,
+        )
 
 
 def ingest_galaxy_zoo(

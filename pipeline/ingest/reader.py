@@ -35,6 +35,7 @@ class Stamp:
         labels: ``/labels/<name>`` values of this stamp, if any.
         sha256: sha256 of the input file, recorded in the store's ``source_sha256`` when accepted.
         pixel_scale_arcsec: the store's pixel scale (arcsec/pixel) if none is set yet.
+        eight_bit: the pixels come from an 8-bit image (a uint8 store may hold them, :mod:`pipeline.store.pixels`).
     """
 
     source: str
@@ -45,6 +46,7 @@ class Stamp:
     labels: dict[str, Any] | None = None
     sha256: str | None = None
     pixel_scale_arcsec: float | None = None
+    eight_bit: bool = False
 
 
 class Reject(NamedTuple):
@@ -75,6 +77,7 @@ class StorePlan:
         pixel_scale_arcsec: store pixel scale; None: the first stamp that brings one.
         source_digests: sha256 of inputs every stamp comes from (an image cut from, a label catalog).
         rejects: inputs already known to be rejected (recorded first).
+        pixel_dtype: ``"float32"``, ``"uint8"`` or ``"auto"`` (:class:`pipeline.store.builder.StoreBuilder`).
     """
 
     catalog_columns: list[str]
@@ -85,6 +88,7 @@ class StorePlan:
     pixel_scale_arcsec: float | None = None
     source_digests: list[str] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    pixel_dtype: str = "float32"
 
 
 class Reader(Protocol):
@@ -96,6 +100,11 @@ class Reader(Protocol):
             then takes ``files``; see :meth:`input_files`).
         sources_are_files: True when a stamp's catalog ``source`` is the name of its input file (so that
             the digests of the accepted files can be found from a store's catalog).
+
+    A reader may also have ``decode(unit)``, the part of reading a unit that needs no store (file I/O,
+    decoding: thread-safe), and ``workers``: the driver then runs ``decode`` in ``workers`` threads ahead
+    of the loop and calls ``read(unit, store, decoded)`` with its result, in unit order; ``read(unit,
+    store)`` decodes itself, so the store is the same either way.
     """
 
     progress: ClassVar[tuple[str, str]]

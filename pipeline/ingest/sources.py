@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 SizePolicy = Literal["reject", "pad"]
 #: ``labels.csv`` columns copied to the catalog when present (simulated sets have them).
@@ -135,7 +135,13 @@ class GalaxyZooSource(SourceOptions):
     file_column: str | None = Field(
         None, description="image file column, relative to IMAGES_DIR (default: by id)"
     )
-    tol: float | None = Field(None, description="tolerance on the decision-tree sums (default 1e-6)")
+    tol: float | None = Field(
+        None,
+        description=(
+            "tolerance on the decision-tree sums (default: from the precision the catalog is written with, "
+            "(answers + 1) x half its last decimal, at least 1e-6)"
+        ),
+    )
     stamp_shape: tuple[int, int] | None = Field(
         None, description="store stamp size N or HxW (default: the first of the images)"
     )
@@ -143,6 +149,34 @@ class GalaxyZooSource(SourceOptions):
         "reject",
         description="images of another size: reject them (default) or pad smaller ones with masked pixels",
     )
+    bands: list[str] | None = Field(
+        None,
+        min_length=3,
+        max_length=3,
+        description="bands shown in the R, G, B planes of colour images (default: i,r,g for kaggle and gz2, "
+        "z,r,g for decals); the store's channel names",
+    )
+    frame_crop: int | None = Field(
+        None, ge=1, description="frame at ingest: centre crop in image pixels (e.g. 297; with --frame-size)"
+    )
+    frame_size: int | None = Field(
+        None, ge=1, description="frame at ingest: stored side in pixels, area-averaged (e.g. 99)"
+    )
+    pixel_dtype: Literal["auto", "uint8", "float32"] = Field(
+        "auto",
+        description="stored pixels: auto (uint8 for 8-bit JPEG/PNG, float32 otherwise), uint8 or float32",
+    )
+    workers: int | None = Field(
+        None, ge=1, description="threads decoding images (default: the usable CPUs); the store is the same"
+    )
+
+    @model_validator(mode="after")
+    def _frame_both_or_neither(self) -> GalaxyZooSource:
+        if (self.frame_crop is None) != (self.frame_size is None):
+            raise ValueError("frame_crop and frame_size go together: give both (e.g. 297 and 99) or neither")
+        if self.frame_crop is not None and self.frame_size > self.frame_crop:
+            raise ValueError(f"frame_size {self.frame_size} is larger than frame_crop {self.frame_crop}")
+        return self
 
 
 IngestSource = Annotated[

@@ -43,6 +43,8 @@ class RasterImage:
         channels: channel names, length C (``["R", "G", "B"]`` or ``["L"]``).
         format: the file format Pillow found (``"JPEG"``, ``"PNG"``).
         source_mode: the Pillow mode of the file before conversion (``"RGB"``, ``"L"``, ``"I;16"``, ...).
+        eight_bit: the file holds 8-bit values, so every pixel is exactly ``k / 255`` (a store may keep it
+            as uint8 without loss: :mod:`pipeline.store.pixels`); False for 16- and 32-bit images.
     """
 
     pixels: np.ndarray
@@ -50,6 +52,7 @@ class RasterImage:
     channels: list[str]
     format: str
     source_mode: str
+    eight_bit: bool = True
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -57,9 +60,13 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(IMAGE_EXTENSIONS)
 
 
+#: Pillow modes of images with more than 8 bits per value (scaled by their range, not by 255).
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+
+
 def _to_array(img: Image.Image, mode: str) -> np.ndarray:
     """Pillow image -> ``(H, W, C)`` float32 in [0, 1] in ``mode``."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if img.mode in WIDE_MODES:
         # 16-bit or 32-bit grey: scale by the type's range, then repeat for RGB.
         arr = np.asarray(img, dtype=np.float32)
         scale = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
@@ -120,4 +127,5 @@ def read_image(
         channels=list(MODE_CHANNELS[mode]),
         format="JPEG" if fmt == "MPO" else fmt,
         source_mode=source_mode,
+        eight_bit=source_mode not in WIDE_MODES,
     )

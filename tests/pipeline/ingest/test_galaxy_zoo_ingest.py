@@ -108,7 +108,7 @@ def test_kaggle_ingest_keeps_the_good_and_rejects_the_rest_by_id(tmp_path, kaggl
 
     expected = pd.read_csv(KAGGLE).set_index("GalaxyID")
     with open_store(out) as store:
-        assert store.channels == ["R", "G", "B"] and store.stamp_shape == (SIZE, SIZE)
+        assert store.channels == ["i", "r", "g"] and store.stamp_shape == (SIZE, SIZE)  # SDSS gri in R, G, B
         cat = store.catalog()
         assert cat["object_id"].tolist() == KAGGLE_IDS[:4]
         assert cat["GalaxyID"].tolist() == [int(i) for i in KAGGLE_IDS[:4]]
