@@ -136,7 +136,8 @@ def fit_and_evaluate(
         val_metrics = _float_metrics(
             (trainer.validate(model, datamodule=datamodule, verbose=False) or [{}])[0]
         )
-    test_metrics = _float_metrics(trainer.test(model, datamodule=datamodule, verbose=False)[0])
+    # no test split (e.g. the test galaxies are kept in another store): no test metrics
+    test_metrics = _float_metrics((trainer.test(model, datamodule=datamodule, verbose=False) or [{}])[0])
     extras = model.after_fit(datamodule) if hasattr(model, "after_fit") else {}
     metrics = {**{k: v for k, v in val_metrics.items() if k.startswith("val/")}, **test_metrics}
     return FitOutcome(
