@@ -89,6 +89,7 @@ class SimulateParams(BaseModel):
     size: int = 69
     pixel_scale: float = 0.396
     jpeg: bool = False
+    style: Literal["fits", "sdss-jpeg"] = "fits"  # galaxies: FITS cubes, or JPEGs like the Kaggle images
     compress: bool = True
     workers: int | None = None
     chunk_size: int | None = None

@@ -39,10 +39,13 @@ def simulate_galaxies_into(params: SimulateParams, start: float, **common: Any) 
     from pipeline.simulate.galaxies import GalaxyImaging, simulate_galaxies
 
     imaging = GalaxyImaging(size=params.size, pixel_scale=params.pixel_scale)
-    tables = simulate_galaxies(params.n, params.out, imaging=imaging, jpeg=params.jpeg, **common)
+    tables = simulate_galaxies(
+        params.n, params.out, imaging=imaging, jpeg=params.jpeg, style=params.style, **common
+    )
     types = tables["truth"]["type"].value_counts()
     summary = {
         "galaxies": params.n,
+        "style": params.style,
         **_where(params, start),
         "types": {str(k): int(v) for k, v in types.items()},
     }

@@ -28,7 +28,7 @@ def _non_negative(text: str) -> int:
 
 #: Options of each kind of data set handed to :class:`flows.params.SimulateParams` under their own names.
 PARAMS = {
-    "galaxies": ("n", "out", "seed", "workers", "chunk_size", "size", "pixel_scale", "jpeg"),
+    "galaxies": ("n", "out", "seed", "workers", "chunk_size", "size", "pixel_scale", "jpeg", "style"),
     "transients": (
         "n",
         "out",
@@ -43,7 +43,7 @@ PARAMS = {
 }
 #: The line printed for each kind of data set (formatted with the options and the summary).
 DONE = {
-    "galaxies": "wrote {n} galaxies ({size}x{size} px, g r i) to {out} in {seconds:.1f} s",
+    "galaxies": "wrote {n} galaxies ({shape}) to {out} in {seconds:.1f} s",
     "transients": "wrote {n} {survey} triplets ({real} real) to {out} in {seconds:.1f} s",
 }
 
@@ -58,8 +58,14 @@ def _simulate(args: argparse.Namespace) -> int:
     summary = simulate_flow(
         params=SimulateParams(what=args.what, **options), progress=not args.quiet and sys.stderr.isatty()
     )
+    sdss = getattr(args, "style", "fits") == "sdss-jpeg"
+    shape = {
+        "shape": "424x424 JPEG, i r g as RGB"
+        if sdss
+        else f"{getattr(args, 'size', 0)}x{getattr(args, 'size', 0)} px, g r i"
+    }
     return print_result(
-        summary, as_json=args.json, text=lambda s: DONE[args.what].format_map({**vars(args), **s})
+        summary, as_json=args.json, text=lambda s: DONE[args.what].format_map({**vars(args), **shape, **s})
     )
 
 
@@ -92,13 +98,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Render N galaxies (ellipticals, disks with bulges, arms and bars, edge-on disks, "
         "mergers, irregulars, rings, lenses, stars, artifacts) in g, r, i with a PSF and noise, and let ~40 "
         "simulated volunteers per galaxy walk the Galaxy Zoo tree. Writes images/<GalaxyID>.fits, "
-        "training_solutions.csv (Kaggle), gz2_catalog.csv, votes.csv, truth.csv.",
+        "training_solutions.csv (Kaggle), gz2_catalog.csv, votes.csv, truth.csv. --style sdss-jpeg writes "
+        "images/<GalaxyID>.jpg like the real Kaggle / Galaxy Zoo 2 images instead (424x424, R G B = i r g, "
+        "asinh stretch, scale 0.024 x petroR90 arcsec/px, SDSS PSF and noise, neighbours, JPEG quality 75), "
+        "to ingest with the same reader and frame as the real ones.",
     )
     gal.add_argument("n", type=_positive, help="number of galaxies")
     gal.add_argument("--size", type=_positive, default=69, help="stamp side in pixels (default 69)")
     gal.add_argument("--pixel-scale", type=float, default=0.396, help="arcsec/pixel (default 0.396, SDSS)")
     gal.add_argument(
         "--jpeg", action="store_true", help="also write 424x424 gri JPEGs like the Kaggle images"
+    )
+    gal.add_argument(
+        "--style",
+        choices=("fits", "sdss-jpeg"),
+        default="fits",
+        help="fits: g,r,i FITS cubes (default); sdss-jpeg: 424x424 JPEGs like the Kaggle images "
+        "(--size, --pixel-scale and --jpeg do not apply)",
     )
     _common(gal, chunk_size=50)
     gal.set_defaults(func=_simulate)

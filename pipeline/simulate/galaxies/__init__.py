@@ -4,6 +4,9 @@
   (:func:`simulate_galaxies`, :func:`simulate_galaxy`).
 - :mod:`pipeline.simulate.galaxies.profiles`: the GalSim models (bulge, disk, edge-on, merger, irregular,
   artefact) and :class:`GalaxyImaging`, the imaging set-up.
+- :mod:`pipeline.simulate.galaxies.sdss_jpeg`: the ``sdss-jpeg`` style, JPEGs rendered like the real
+  Kaggle / Galaxy Zoo 2 images (:class:`SdssJpegStyle`, :func:`simulate_sdss_galaxy`).
+- :mod:`pipeline.simulate.galaxies.drawing`: components through the PSF and sky noise, for both styles.
 - :mod:`pipeline.simulate.galaxies.features`: spiral arms, rings and boxy bulges drawn on a grid.
 - :mod:`pipeline.simulate.galaxies.volunteers`: volunteers walking the Kaggle / GZ2 decision tree, Kaggle and
   GZ2 catalogs (:func:`simulate_votes`, :func:`kaggle_table`, :func:`gz2_table`).
@@ -14,6 +17,13 @@ from pipeline._lazy import lazy_exports
 #: name -> submodule that defines it
 _EXPORTS = {
     "BANDS": "dataset",
+    "STYLES": "dataset",
+    "classify_galaxy": "dataset",
+    "add_sky_noise": "drawing",
+    "draw_models": "drawing",
+    "SdssJpegStyle": "sdss_jpeg",
+    "petro_r90": "sdss_jpeg",
+    "simulate_sdss_galaxy": "sdss_jpeg",
     "SimulatedGalaxy": "dataset",
     "galaxy_hdulist": "dataset",
     "render_galaxy": "dataset",

@@ -38,8 +38,11 @@ from astropy.io import fits
 from data_catalogs.galaxy_zoo import ANSWER_COLUMNS
 from pipeline import __version__
 from pipeline.cpus import usable_cpus
+from pipeline.simulate.galaxies.drawing import add_sky_noise, draw_models
 from pipeline.simulate.galaxies.profiles import Component, GalaxyImaging, sample_galaxy
+from pipeline.simulate.galaxies.sdss_jpeg import SdssJpegStyle, sdss_jpeg_chunk
 from pipeline.simulate.galaxies.volunteers import (
+    SNR_SCALE,
     confusion,
     gz2_table,
     kaggle_table,
@@ -95,26 +98,46 @@ def render_galaxy(
         ``(cube, model)``: ``(3, H, W)`` float32 sky-subtracted noisy images and ``(3, H, W)`` float64
         noiseless models, ADU.
     """
-    n = imaging.size
-    models = np.zeros((len(BANDS), n, n))
-    for b in range(len(BANDS)):
-        psf = galsim.Kolmogorov(fwhm=fwhm_r * imaging.psf_band_ratio[b])
-        parts = []
-        for comp in comps:
-            flux = imaging.flux(comp.band_mags()[b], b)
-            sign = -1.0 if comp.profile.flux < 0 else 1.0
-            parts.append(comp.profile.withFlux(sign * flux))
-        if parts:
-            image = galsim.ImageD(n, n, scale=imaging.pixel_scale)
-            galsim.Convolve(galsim.Sum(parts), psf).drawImage(image)
-            models[b] = image.array
-    cube = np.empty_like(models, dtype=np.float32)
-    for b in range(len(BANDS)):
-        gain, sky = imaging.gain[b], imaging.sky_adu(b)
-        expected = np.maximum(models[b] + sky, 0.0)
-        electrons = rng.poisson(expected * gain) + rng.normal(0.0, imaging.read_noise, size=expected.shape)
-        cube[b] = (electrons / gain - sky).astype(np.float32)
-    return cube, models
+    models = draw_models(comps, imaging, fwhm_r)
+    return add_sky_noise(models, imaging, rng).astype(np.float32), models
+
+
+def classify_galaxy(
+    truth: dict[str, Any],
+    model_r: np.ndarray,
+    imaging: GalaxyImaging,
+    seed: int,
+    index: int,
+    snr_scale: float = SNR_SCALE,
+) -> np.ndarray:
+    """Add ``psf_fwhm_r`` (already in ``truth``), ``snr_r``, ``resolution``, ``apparent_q``, ``confusion``
+    and ``n_volunteers`` to ``truth`` and return the ``(37,)`` int64 votes of its volunteers.
+
+    Args:
+        truth: the galaxy's parameters with ``psf_fwhm_r`` (arcsec).
+        model_r: noiseless PSF-convolved r-band image, ADU (any pixel scale: ``apparent_q`` is measured on
+            it, the S/N counts its total flux).
+        imaging: the imaging whose sky and pixels the S/N is counted in.
+        seed, index: the run seed and the galaxy's index (votes come from stream 1).
+        snr_scale: S/N scale of :func:`pipeline.simulate.galaxies.volunteers.confusion`.
+    """
+    fwhm_r = truth["psf_fwhm_r"]
+    r_e = max(float(truth["r_e"]), fwhm_r / 2)
+    flux_r = max(float(model_r.sum()), 0.0)
+    npix = np.pi * (r_e / imaging.pixel_scale) ** 2
+    snr = 0.5 * flux_r / np.sqrt(npix * imaging.sigma_sky(1) ** 2 + 0.5 * flux_r / imaging.gain[1])
+    resolution = 10.0 if truth["type"] in ("star", "artifact") else float(truth["r_e"]) / fwhm_r
+    truth.update(snr_r=float(snr), resolution=resolution, apparent_q=_apparent_q(model_r))
+    truth["confusion"] = confusion(truth["snr_r"], resolution, snr_scale)
+    vote_rng, _ = object_rngs(seed, index, stream=1)
+    votes = simulate_votes(truth, vote_rng)
+    truth["n_volunteers"] = int(votes[:3].sum())
+    return votes
+
+
+def seeing(imaging: GalaxyImaging, rng: np.random.Generator) -> float:
+    """r-band PSF FWHM of one galaxy, arcsec: ``imaging.seeing`` x 10^N(0, 0.08), within 0.9-2.0."""
+    return float(np.clip(imaging.seeing * 10 ** rng.normal(0.0, 0.08), 0.9, 2.0))
 
 
 def simulate_galaxy(
@@ -127,23 +150,9 @@ def simulate_galaxy(
     """
     rng, deviate = object_rngs(seed, index)
     comps, truth = sample_galaxy(imaging, rng, deviate, kind)
-    fwhm_r = float(np.clip(imaging.seeing * 10 ** rng.normal(0.0, 0.08), 0.9, 2.0))
-    cube, models = render_galaxy(comps, imaging, rng, fwhm_r)
-    r_e = max(float(truth["r_e"]), fwhm_r / 2)
-    flux_r = max(float(models[1].sum()), 0.0)
-    npix = np.pi * (r_e / imaging.pixel_scale) ** 2
-    snr = 0.5 * flux_r / np.sqrt(npix * imaging.sigma_sky(1) ** 2 + 0.5 * flux_r / imaging.gain[1])
-    resolution = 10.0 if truth["type"] in ("star", "artifact") else float(truth["r_e"]) / fwhm_r
-    truth.update(
-        psf_fwhm_r=fwhm_r,
-        snr_r=float(snr),
-        resolution=resolution,
-        apparent_q=_apparent_q(models[1]),
-    )
-    truth["confusion"] = confusion(truth["snr_r"], resolution)
-    vote_rng, _ = object_rngs(seed, index, stream=1)
-    votes = simulate_votes(truth, vote_rng)
-    truth["n_volunteers"] = int(votes[:3].sum())
+    truth["psf_fwhm_r"] = seeing(imaging, rng)
+    cube, models = render_galaxy(comps, imaging, rng, truth["psf_fwhm_r"])
+    votes = classify_galaxy(truth, models[1], imaging, seed, index)
     galaxy_id = FIRST_GALAXY_ID + index
     return SimulatedGalaxy(
         galaxy_id=galaxy_id, cube=cube, truth={"GalaxyID": galaxy_id, **truth}, votes=votes
@@ -248,6 +257,8 @@ TRUTH_COLUMNS = (
     "confusion",
     "n_volunteers",
 )
+#: Galaxy styles and the truth columns each writes.
+STYLES = {"fits": TRUTH_COLUMNS, "sdss-jpeg": (*TRUTH_COLUMNS, "image_scale", "petro_r90", "close_neighbour")}
 
 
 def simulate_galaxies(
@@ -260,6 +271,8 @@ def simulate_galaxies(
     chunk_size: int = 50,
     jpeg: bool = False,
     progress: bool = False,
+    style: str = "fits",
+    sdss_style: SdssJpegStyle | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Simulate ``n`` galaxies with volunteer votes into ``out_dir`` (layout in the module docstring).
 
@@ -272,19 +285,27 @@ def simulate_galaxies(
         imaging: stamp size, pixel scale and noise (default :class:`GalaxyImaging`).
         workers: processes (default: all CPUs of this process).
         chunk_size: galaxies per task.
-        jpeg: also write 424x424 JPEGs.
+        jpeg: also write 424x424 JPEGs (``fits`` style).
         progress: show a tqdm bar.
+        style: ``fits`` (the cubes above) or ``sdss-jpeg``: ``images/<GalaxyID>.jpg`` rendered like the
+            Kaggle images instead (:mod:`pipeline.simulate.galaxies.sdss_jpeg`; ``imaging`` gives its
+            native SDSS imaging, ``size`` and ``pixel_scale`` unused).
+        sdss_style: the ``sdss-jpeg`` parameters (default :class:`SdssJpegStyle`).
 
     Returns:
         ``{"training_solutions", "gz2", "votes", "truth"}`` tables as written.
     """
+    if style not in STYLES:
+        raise ValueError(f"unknown galaxy style {style!r}; expected one of {list(STYLES)}")
     imaging = imaging or GalaxyImaging()
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    if jpeg:
+    if jpeg and style == "fits":
         (out / "jpeg").mkdir(parents=True, exist_ok=True)
+    sdss_style = sdss_style or SdssJpegStyle()
+    options = {"jpeg": jpeg} if style == "fits" else {"style": sdss_style}
     rows = run_chunks(
-        _chunk,
+        _chunk if style == "fits" else sdss_jpeg_chunk,
         n,
         chunk_size=chunk_size,
         workers=usable_cpus() if workers is None else workers,
@@ -293,7 +314,7 @@ def simulate_galaxies(
         imaging=imaging,
         seed=seed,
         out_dir=str(out),
-        jpeg=jpeg,
+        **options,
     )
     ids = [row["truth"]["GalaxyID"] for row in rows]
     votes = np.stack([row["votes"] for row in rows]) if rows else np.zeros((0, len(ANSWER_COLUMNS)), np.int64)
@@ -301,7 +322,7 @@ def simulate_galaxies(
         "training_solutions": kaggle_table(ids, votes),
         "gz2": gz2_table(ids, votes, [row["truth"]["n_volunteers"] for row in rows]),
         "votes": votes_table(ids, votes),
-        "truth": pd.DataFrame([row["truth"] for row in rows]).reindex(columns=list(TRUTH_COLUMNS)),
+        "truth": pd.DataFrame([row["truth"] for row in rows]).reindex(columns=list(STYLES[style])),
     }
     tables["training_solutions"].to_csv(out / "training_solutions.csv", index=False, float_format="%.10g")
     tables["gz2"].to_csv(out / "gz2_catalog.csv", index=False, float_format="%.10g")
@@ -311,6 +332,7 @@ def simulate_galaxies(
         "what": "stampflow simulated galaxies with Galaxy Zoo votes",
         "imaging": asdict(imaging),
         "bands": list(BANDS),
+        **({} if style == "fits" else {"style": style, "sdss_jpeg": asdict(sdss_style)}),
         "n": n,
         "seed": seed,
         "created_by": f"stampflow {__version__}",

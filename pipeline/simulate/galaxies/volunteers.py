@@ -114,6 +114,11 @@ RESOLUTION_SCALE = 1.2
 SNR_SCALE = 200.0
 VOLUNTEER_SCATTER = 0.1
 MEAN_VOLUNTEERS = 40
+#: Q6 "odd" share and Q8 shares for a galaxy with a bright star or galaxy overlapping it (truth
+#: ``close_neighbour``, set by the ``sdss-jpeg`` style): volunteers flag overlaps as odd, mostly "other"
+#: or "merger".
+NEIGHBOUR_ODD = 0.45
+NEIGHBOUR_FEATURES = (0.02, 0.02, 0.12, 0.06, 0.50, 0.26, 0.02)
 
 
 def _softmax_distance(value: float, centres: Sequence[float], width: float) -> np.ndarray:
@@ -134,15 +139,16 @@ def _nan_to(value: Any, default: float) -> float:
     return default if not np.isfinite(out) else out
 
 
-def confusion(snr: float, resolution: float) -> float:
+def confusion(snr: float, resolution: float, snr_scale: float = SNR_SCALE) -> float:
     """Fraction of a galaxy's morphology lost to volunteers, in [0, 1].
 
     Args:
         snr: r-band signal-to-noise inside the half-light radius.
         resolution: half-light radius / PSF FWHM (dimensionless).
+        snr_scale: the S/N at which 1 - 1/e of the morphology shows (on a resolved galaxy).
     """
     resolved = 1.0 - np.exp(-((max(resolution, 0.0) / RESOLUTION_SCALE) ** 2))
-    seen = resolved * (1.0 - np.exp(-max(snr, 0.0) / SNR_SCALE))
+    seen = resolved * (1.0 - np.exp(-max(snr, 0.0) / snr_scale))
     return float(np.clip(1.0 - seen, 0.0, 1.0))
 
 
@@ -219,13 +225,16 @@ def ideal_answers(truth: Mapping[str, Any]) -> np.ndarray:
         spiral = 0.3 if kind == "merger" else 0.06
     p["Q4"] = np.array([spiral, 1.0 - spiral])
     p["Q5"] = _softmax_distance(bt, (0.0, 0.12, 0.3, 0.6), 0.08)
-    is_odd = 0.85 if odd != "none" else 0.07
+    overlap = odd == "none" and bool(_nan_to(truth.get("close_neighbour"), 0))
+    is_odd = 0.85 if odd != "none" else (NEIGHBOUR_ODD if overlap else 0.07)
     p["Q6"] = np.array([is_odd, 1.0 - is_odd])
     p["Q7"] = _softmax_distance(q_app, (0.95, 0.65, 0.30), 0.12)
     if odd in ODD_FEATURES:
         q8 = np.full(7, 0.14 / 6)
         q8[ODD_FEATURES.index("other")] += 0.08
         q8[ODD_FEATURES.index(odd)] = 0.78
+    elif overlap:
+        q8 = np.array(NEIGHBOUR_FEATURES)
     else:
         q8 = np.array([0.05, 0.02, 0.20, 0.15, 0.45, 0.05, 0.08])
     p["Q8"] = q8
