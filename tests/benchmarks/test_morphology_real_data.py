@@ -4,11 +4,13 @@ is caught. Real Kaggle label rows (tests/data/galaxy_zoo) with small seeded JPEG
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from benchmarks.morphology_real_data import (
@@ -20,7 +22,7 @@ from benchmarks.morphology_real_data import (
     store_ids,
     write_splits,
 )
-from benchmarks.morphology_real_rows import mean_row, rmse_facts
+from benchmarks.morphology_real_rows import cnn_row, mean_row, ridge_row, rmse_facts
 from pipeline.prep import IngestFrame
 from pipeline.store import open_store
 
@@ -87,3 +89,29 @@ def test_rmse_over_answers_and_per_question():
     assert facts["rmse"] == pytest.approx(0.37 / np.sqrt(37), abs=1e-5)
     assert facts["rmse_per_question"]["q1"] == pytest.approx(0.37 / np.sqrt(3), abs=1e-5)
     assert facts["rmse_per_question"]["q2"] == 0
+
+
+@pytest.fixture
+def torch_threads_restored():
+    """The rows train with one torch thread (``threads=1``); the test process gets its setting back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("torch_threads_restored")
+def test_rows_train_without_test_galaxies_and_score_the_test_store(dev, tmp_path):
+    catalog = read_dev_catalog(dev)
+    split = split_dev(catalog.ids, n_test=2, seed=1, val_fraction=0.25)
+    cache = StoreCache(catalog, tmp_path / "work")
+    frame = IngestFrame(crop=48, size=32)  # the 32 px frame of resnet_small with input_size 32
+    train = cache.store("train", [*split.training()[0], *split.training()[1]], frame)
+    test = cache.store("test", split.test, frame)
+    row = cnn_row("r", "resnet_small", {"input_size": 32}, train, test, split.training(), tmp_path / "runs",
+                  budget_s=0.5, seed=0)  # fmt: skip
+    assert row["steps"] >= 1 and row["fit_galaxies"] == 3 and row["val_galaxies"] == 1
+    assert 0 < row["rmse"] < 1 and len(row["rmse_per_question"]) == 11
+    card = json.loads((tmp_path / "runs" / "r" / "model_card.json").read_text())
+    assert not any(k.startswith("test/") for k in card["metrics"])  # the run never saw a test galaxy
+    ridge = ridge_row(train, test, split.training()[0], side=4, alphas=[1.0, 10.0])
+    assert ridge["alpha"] in (1.0, 10.0) and ridge["fit_galaxies"] == 3 and 0 < ridge["rmse"] < 1
