@@ -140,10 +140,11 @@ class GalaxyZooReader(SourceReader):
     def decode(self, i: int) -> GalaxyImage | Reject:
         """Row ``i``'s image found, read, decoded and framed, or its reject (thread-safe: no store)."""
         try:
-            image = read_galaxy_image(
-                self.inputs, self.index.find(self.ids[i], self.row_files[i]), self.bands
-            )
-            return image if self.frame is None else frame_image(image, self.frame)
+            path = self.index.find(self.ids[i], self.row_files[i])
+            if self.frame is None:
+                return read_galaxy_image(self.inputs, path, self.bands)
+            image = read_galaxy_image(self.inputs, path, self.bands, self.frame.crop)
+            return frame_image(image, self.frame)
         except StampRejected as err:
             return self._reject(i, err)
 

@@ -64,16 +64,30 @@ def is_image_file(path: str | os.PathLike) -> bool:
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 
 
+def _centre(img: Image.Image, side: int | None) -> Image.Image:
+    """The centre ``side`` px square of the image (the offsets of :func:`pipeline.prep.center_crop`: an odd
+    margin leaves the extra pixel at the bottom/right); the image itself when it is not larger."""
+    if side is None or (img.width <= side and img.height <= side) or min(img.size) < side:
+        return img
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    return img.crop((left, top, left + side, top + side))
+
+
 def _to_array(img: Image.Image, mode: str) -> np.ndarray:
-    """Pillow image -> ``(H, W, C)`` float32 in [0, 1] in ``mode``."""
+    """Pillow image -> ``(C, H, W)`` float32 in [0, 1] in ``mode``."""
     if img.mode in WIDE_MODES:
         # 16-bit or 32-bit grey: scale by the type's range, then repeat for RGB.
         arr = np.asarray(img, dtype=np.float32)
         scale = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
         grey = np.clip(arr / scale, 0.0, 1.0)
-        return np.repeat(grey[..., None], 3 if mode == "RGB" else 1, axis=2)
-    arr = np.asarray(img.convert(mode), dtype=np.float32) / 255.0
-    return arr[..., None] if arr.ndim == 2 else arr
+        return np.repeat(grey[None], 3 if mode == "RGB" else 1, axis=0)
+    values = np.asarray(img if img.mode == mode else img.convert(mode))  # (H, W[, C]) uint8
+    planes = values[None] if values.ndim == 2 else values.transpose(2, 0, 1)
+    # one pass into (C, H, W) float32, then k / 255 in float32 (as ``uint8 -> float32, / 255.0`` gives)
+    out = np.empty(planes.shape, np.float32)
+    out[...] = planes
+    out /= np.float32(255.0)
+    return out
 
 
 def read_image(
@@ -81,6 +95,7 @@ def read_image(
     *,
     name: str | None = None,
     mode: str = "RGB",
+    centre: int | None = None,
 ) -> RasterImage:
     """Read a JPEG or PNG file (or its bytes) as a ``(C, H, W)`` float32 stamp in [0, 1].
 
@@ -88,6 +103,9 @@ def read_image(
         source: a path, or the file's bytes.
         name: what to call the input in error messages (default: the path, or ``"<bytes>"``).
         mode: ``"RGB"`` (3 channels R, G, B) or ``"L"`` (1 grey channel).
+        centre: keep only the centre ``centre`` px square (as :func:`pipeline.prep.center_crop` cuts it),
+            before the values become float: an ingest frame that crops it anyway converts half the
+            pixels (None, or an image smaller than that in either axis: the whole image).
 
     Raises:
         StampRejected: ``unreadable``, ``not_image`` or ``truncated_image``, naming the input.
@@ -108,7 +126,7 @@ def read_image(
                 fmt, source_mode = img.format or "unknown", img.mode
                 if fmt not in ("JPEG", "PNG", "MPO"):
                     raise StampRejected("not_image", f"{label}: a {fmt} image, expected JPEG or PNG")
-                arr = _to_array(img, mode)
+                arr = _to_array(_centre(img, centre), mode)
     except StampRejected:
         raise
     except UnidentifiedImageError as err:
@@ -120,7 +138,7 @@ def read_image(
         raise StampRejected(
             "truncated_image", f"{label}: the image data is truncated or corrupt ({err})"
         ) from err
-    pixels = np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32)
+    pixels = np.ascontiguousarray(arr, dtype=np.float32)
     return RasterImage(
         pixels=pixels,
         mask=np.zeros(pixels.shape, bool),
