@@ -11,6 +11,12 @@ on the machine and its load) and/or by CPU time of the training process (``max_c
 :class:`models.budget.CpuTimeLimit`: the same compute whatever the load, but a variable stopping step). The
 result records both the wall and the CPU seconds of fitting.
 
+The card records the training stores' ``channels``, ``stamp_shape`` and ``frame`` (their ingest frame,
+:class:`pipeline.prep.IngestFrame` as ``{"crop", "size"}`` in px, or None for images as read), which scoring
+applies or refuses (:mod:`pipeline.scoring.model_inputs`). Stores of different frames are refused, and so
+are framed stores whose stamps a morphology model's own frame would crop or resample again
+(:mod:`models.frame_fit`).
+
 ``python -m models.train TASK --store S ...`` runs the same thing as a script: flows start training as a
 subprocess so that Lightning DDP, which re-executes its entry point, works on several GPUs or nodes.
 
@@ -37,12 +43,15 @@ from typing import Any
 import lightning as L
 import torch
 
-from models.checkpoints import card_path, model_class, save_checkpoint
+from models.checkpoints import CheckpointError, card_path, model_class, save_checkpoint
+from models.components import DielemanFrame
 from models.data import StampDataModule
 from models.fitting import FitOptions, FitOutcome, fit_and_evaluate
+from models.frame_fit import check_frame_fits
 from models.lineage import Parent, read_parent
 from models.train_options import add_train_arguments
 from pipeline import __version__
+from pipeline.prep import IngestFrame, describe_frame, frame_from, frame_mismatch, store_frame
 from pipeline.store import combined_sha256, open_store
 
 log = logging.getLogger(__name__)
@@ -87,17 +96,44 @@ class StoreFacts:
     stamp_shape: list[int]
     pixel_scale_arcsec: float
     sha256: str  #: a combined hash of the stores' sources, sizes and configs
+    frame: IngestFrame | None = None  #: the stores' ingest frame (None: images as read)
+
+    def frame_field(self) -> dict[str, int] | None:
+        """The card's ``frame``: ``{"crop", "size"}`` in px, or None."""
+        return None if self.frame is None else {"crop": self.frame.crop, "size": self.frame.size}
+
+
+def _one_frame(frames: dict[Path, IngestFrame | None]) -> IngestFrame | None:
+    """The ingest frame shared by all training stores; ValueError naming each store's frame if they differ."""
+    if len(set(frames.values())) > 1:
+        listed = "; ".join(f"{path}: {describe_frame(frame)}" for path, frame in frames.items())
+        raise ValueError(
+            f"the training stores were ingested with different frames ({listed}); a model trains on one "
+            "frame: ingest them all with the same --frame-crop/--frame-size (or all without)"
+        )
+    return next(iter(frames.values()), None)
 
 
 def _store_facts(stores: Sequence[Path]) -> StoreFacts:
-    """Channels, stamp shape, pixel scale and a combined content hash of the training stores."""
-    digests, channels, shape, scale = [], None, None, float("nan")
+    """Channels, stamp shape, pixel scale, a combined content hash and the ingest frame of the training
+    stores (ValueError when their frames differ)."""
+    digests, channels, shape, scale, frames = [], None, None, float("nan"), {}
     for path in stores:
         with open_store(path) as store:
             channels, shape, scale = store.channels, list(store.stamp_shape), store.pixel_scale_arcsec
             attrs = store.attrs
             digests.append(f"{attrs.get('source_sha256', '')}:{store.n}:{attrs.get('config_hash', '')}")
-    return StoreFacts(channels, shape, scale, combined_sha256(digests))
+            frames[path] = store_frame(attrs)
+    return StoreFacts(channels, shape, scale, combined_sha256(digests), _one_frame(frames))
+
+
+def _check_model_frame(model: L.LightningModule, facts: StoreFacts, stores: Sequence[Path]) -> None:
+    """Refuse framed stores whose stamps the model's own frame would crop or resample again
+    (:func:`models.frame_fit.check_frame_fits`; models without a Dieleman frame are not checked)."""
+    frame = getattr(getattr(model, "net", None), "frame", None)
+    if isinstance(frame, DielemanFrame):
+        source = f"the training stores {[str(p) for p in stores]}"
+        check_frame_fits(frame, int(facts.stamp_shape[-1]), facts.frame, source)
 
 
 def _model_and_data(
@@ -140,16 +176,24 @@ def _parent(
         return None
     parent = read_parent(init_from)
     parent.check_fits(task, preset, facts.channels, facts.stamp_shape, str([str(p) for p in stores]))
+    if "frame" in parent.card:  # cards written before frames were recorded are not checked
+        problem = frame_mismatch(frame_from(parent.card["frame"]), facts.frame, "the training stores")
+        if problem is not None:
+            raise CheckpointError(f"--init-from {init_from}: {problem}")
     return parent
 
 
-def _checked_card_fields(model: L.LightningModule, preset: str, channels: list[str]) -> dict[str, Any]:
-    """The model's card fields; raises ValueError when its input channels are not the stores'."""
-    fields = model.card_fields()
+def _checked_card_fields(
+    model: L.LightningModule, preset: str, facts: StoreFacts, stores: Sequence[Path]
+) -> dict[str, Any]:
+    """The model's card fields; raises ValueError when its input channels are not the stores', or when
+    its frame would crop or resample the stores' framed stamps again (:func:`_check_model_frame`)."""
+    fields, channels = model.card_fields(), facts.channels
     if fields.get("input_channels") not in (None, len(channels)):
         raise ValueError(
             f"preset {preset!r} expects {fields['input_channels']} channels; the stores have {len(channels)} {channels}"
         )
+    _check_model_frame(model, facts, stores)
     return fields
 
 
@@ -173,6 +217,7 @@ def _model_card(
         "architecture": preset,
         "channels": facts.channels,
         "stamp_shape": facts.stamp_shape,
+        "frame": facts.frame_field(),
         "pixel_scale_arcsec": facts.pixel_scale_arcsec,
         "training_data_sha256": facts.sha256,
         "training_stores": [str(p) for p in stores],
@@ -269,7 +314,7 @@ def train_model(
     model, datamodule, data_kwargs = _model_and_data(
         task, preset, store_paths, out_dir, seed, batch_size, model_overrides, data_overrides, parent
     )
-    fields = _checked_card_fields(model, preset, facts.channels)
+    fields = _checked_card_fields(model, preset, facts, store_paths)
     outcome = fit_and_evaluate(model, datamodule, fit, out_dir)
     name = model_name or f"stampflow-{task}-{preset}"
     card = _model_card(task, name, preset, seed, store_paths, facts, outcome, data_kwargs, fields, parent)

@@ -28,8 +28,10 @@ EXIT_BAD_INPUT = 2
 
 SCORE_HELP = "score a stamp store with a checkpoint into a scored catalog"
 SCORE_DESCRIPTION = (
-    "Load a checkpoint (model.ckpt with model_card.json; never runs code), check that its channels and "
-    "stamp size match the store, and score every stamp in batches (constant memory) into a catalog: "
+    "Load a checkpoint (model.ckpt with model_card.json; never runs code), check that its channels, "
+    "stamp size and ingest frame match the store (channels in another order are reordered by name; a "
+    "store ingested without a frame gets the card's frame applied in memory), and score every stamp in "
+    "batches (constant memory) into a catalog: "
     "the store's ids verbatim, one score column per class or Galaxy Zoo answer, the predicted label "
     "(real-bogus: rb, label at the card's threshold, rbversion; morphology: derived classes), a "
     "flag for stamps with masked pixels, model name and version. Parquet (units and meta kept), or "

@@ -1,7 +1,9 @@
 """Trained models applied to stamps: scored catalogs (docs/design.md, "Scored catalog").
 
 - :mod:`pipeline.scoring.scorer`: :class:`Scorer` (batches -> score columns) and :func:`score_store`.
-- :mod:`pipeline.scoring.inputs`: :class:`StampBatch` es of a store, checked against the model card.
+- :mod:`pipeline.scoring.inputs`: :class:`StampBatch` es of a store.
+- :mod:`pipeline.scoring.model_inputs`: stamps checked against the model card (:func:`check_inputs`), and
+  fitted to it for scoring (:func:`plan_inputs`: channels reordered by name, the card's frame applied).
 - :mod:`pipeline.scoring.heads`: the task heads (real-bogus, morphology): the columns, descriptions and meta
   each task adds; :func:`head_for` picks one by the model card's ``task``.
 - :mod:`pipeline.scoring.contract`: :class:`ScoringModel`, what a model must offer the scorer, and
@@ -34,10 +36,14 @@ _EXPORTS = {
     "MORPH_CLASSES": "morphology_classes",
     "derived_labels": "morphology_classes",
     "derived_probabilities": "morphology_classes",
-    "ModelInputMismatch": "inputs",
     "StampBatch": "inputs",
-    "check_inputs": "inputs",
     "iter_store_batches": "inputs",
+    "InputPlan": "model_inputs",
+    "ModelInputMismatch": "model_inputs",
+    "UNKNOWN_FRAME": "model_inputs",
+    "check_inputs": "model_inputs",
+    "plan_inputs": "model_inputs",
+    "plan_store_inputs": "model_inputs",
     "Scorer": "scorer",
     "score_batches": "scorer",
     "score_store": "scorer",

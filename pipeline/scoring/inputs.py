@@ -1,11 +1,10 @@
-"""What is scored: batches of stamps (:class:`StampBatch`) read from a stamp store, checked against the
-model card (:func:`check_inputs`: channels and stamp size) before a model sees them."""
+"""What is scored: batches of stamps (:class:`StampBatch`) read from a stamp store (checked against the model
+card, and fitted to it, by :mod:`pipeline.scoring.model_inputs`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,10 +17,6 @@ from pipeline.store import StampStore
 DEFAULT_BATCH_SIZE = 256
 #: Catalog columns put first in the scored catalog, when the store has them.
 LEADING_COLUMNS = ("object_id", "source", "ra", "dec")
-
-
-class ModelInputMismatch(ValueError):
-    """The model card does not match the stamps (channels or stamp size); the message names both values."""
 
 
 @dataclass
@@ -76,45 +71,3 @@ def iter_store_batches(
         yield StampBatch(
             store.stamps(sel), store.mask(sel), store.catalog(sel, cols), np.arange(a, b, dtype=np.int64)
         )
-
-
-def check_inputs(
-    card: Mapping[str, Any], channels: Sequence[str] | None, stamp_shape: Sequence[int], source: str
-) -> None:
-    """Refuse stamps that differ from what the model was trained on.
-
-    Args:
-        card: the model card: ``channels`` (names, in order), else ``input_channels`` (a count), and
-            ``stamp_shape`` ``[H, W]``; what the card lacks is not checked.
-        channels: channel names of the stamps, or None when only their number is known (then
-            ``stamp_shape`` must be ``(C, H, W)``).
-        stamp_shape: ``(C, H, W)`` or ``(H, W)`` of the stamps, in pixels.
-        source: what the stamps are, for the message (e.g. ``"store runs/a/stamps.h5"``).
-
-    Raises:
-        ModelInputMismatch: naming the model's and the stamps' channels and/or stamp size.
-    """
-    name = f"model {card.get('model_name', '?')} {card.get('model_version', '')}".strip()
-    problems = []
-    hw = tuple(int(v) for v in stamp_shape[-2:])
-    n_channels = (
-        len(channels) if channels is not None else (int(stamp_shape[0]) if len(stamp_shape) == 3 else None)
-    )
-    card_channels = card.get("channels")
-    if card_channels is not None and channels is not None and list(card_channels) != list(channels):
-        problems.append(f"channels: the model expects {list(card_channels)}, {source} has {list(channels)}")
-    elif card_channels is not None and n_channels is not None and len(card_channels) != n_channels:
-        problems.append(
-            f"channels: the model expects {len(card_channels)} {list(card_channels)}, "
-            f"{source} has {n_channels}"
-        )
-    elif card_channels is None and card.get("input_channels") not in (None, n_channels) and n_channels:
-        problems.append(f"channels: the model expects {card['input_channels']}, {source} has {n_channels}")
-    card_shape = card.get("stamp_shape")
-    if card_shape is not None and tuple(int(v) for v in card_shape) != hw:
-        problems.append(
-            f"stamp size: the model expects {card_shape[0]}x{card_shape[1]} px, "
-            f"{source} has {hw[0]}x{hw[1]} px"
-        )
-    if problems:
-        raise ModelInputMismatch(f"{name} does not fit {source}: " + "; ".join(problems))

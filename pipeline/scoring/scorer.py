@@ -23,12 +23,15 @@ Output columns, in order (:meth:`Scorer.columns`):
   ``p_star_artifact``, ``p_edge_on``, ``p_bar``, ``p_spiral``, the derived classes ``label`` (=
   ``morph_class``: smooth / featured / star_artifact), ``edge_on``, ``bar``, ``spiral``
   (:mod:`pipeline.scoring.morphology_classes`).
-- ``n_masked`` (masked or NaN pixels of the stamp, all channels) and ``flag_masked`` (``n_masked > 0``):
+- ``n_masked`` (masked or NaN pixels of the stamp as scored, all channels; of a stamp framed in memory, the
+  framed pixels whose area includes one) and ``flag_masked`` (``n_masked > 0``):
   such stamps are scored (masked pixels filled as in training), never dropped.
 - ``model_name``, ``model_version``.
 
 Table meta: task, model name/version, ``model_sha256`` (weights checksum), training data hash, architecture,
-threshold, preprocessing, input store and its ``source_sha256``/``config_hash``, ``code_version``.
+threshold, preprocessing, the card's ``frame``, input store and its ``source_sha256``/``config_hash``,
+``input_adapted`` (how its stamps were fitted to the card: channels reordered by name, frame applied in
+memory; empty when as stored), ``code_version``.
 """
 
 from __future__ import annotations
@@ -46,11 +49,12 @@ import torch
 
 from pipeline import __version__
 from pipeline.io import ParquetTableWriter, output_format, publish_catalog, staging_parquet_path
-from pipeline.prep import PREP_KEYS, BatchPrep
+from pipeline.prep import PREP_KEYS, BatchPrep, describe_frame, frame_from
 from pipeline.scoring.contract import ScoringModel, prep_config
 from pipeline.scoring.fast_inference import FastInference, InferenceOptions
 from pipeline.scoring.heads import TaskHead, head_for
-from pipeline.scoring.inputs import DEFAULT_BATCH_SIZE, StampBatch, check_inputs, iter_store_batches
+from pipeline.scoring.inputs import DEFAULT_BATCH_SIZE, StampBatch, iter_store_batches
+from pipeline.scoring.model_inputs import check_inputs, plan_store_inputs
 from pipeline.store import open_store
 
 log = logging.getLogger(__name__)
@@ -236,6 +240,7 @@ class Scorer:
             "architecture": c.get("architecture", ""),
             "channels": list(c.get("channels") or []),
             "stamp_shape": list(c.get("stamp_shape") or []),
+            "frame": describe_frame(frame_from(c["frame"])) if "frame" in c else "",
             "output_names": self.output_names,
             "normalisation": c.get("normalisation", ""),
             "preprocess": self.prep.preprocess_name or "",
@@ -306,30 +311,37 @@ def score_store(
         start, stop: the row range to score (``stop`` None: to the end); the catalog's ``row`` column
             keeps the store's row numbers.
 
+    The store's stamps are fitted to the card first (:func:`pipeline.scoring.model_inputs.plan_inputs`):
+    channels that are the card's in another order are reordered by name, and a store ingested without a
+    frame gets the card's frame applied in memory; each such change is logged and listed in the meta's
+    ``input_adapted``.
+
     Raises:
-        ModelInputMismatch: the card's channels or stamp size differ from the store's (both named).
+        ModelInputMismatch: the card's channels, stamp size or frame differ from the store's (both named;
+            for frames, the ingest options that fix it).
         pipeline.scoring.fast_inference.FastPathError: ``backend="onnxruntime"`` cannot run this model.
     """
     t0 = time.perf_counter()
     out = Path(out)
     fmt = output_format(out, fmt)
     with open_store(store) as opened:
-        check_inputs(card, opened.channels, opened.stamp_shape, f"store {store}")
+        attrs, plan = opened.attrs, plan_store_inputs(card, opened)
         scorer = Scorer(module, card, device, backend=backend, threads=threads)
-        scorer.prepare((len(opened.channels), *opened.stamp_shape))
-        attrs = opened.attrs
+        scorer.prepare(plan.stamp_shape((len(opened.channels), *opened.stamp_shape)))
         meta = {
             **scorer.meta,
             "input": str(store),
             "input_sha256": str(attrs.get("source_sha256", "")),
             "config_hash": str(attrs.get("config_hash", "")),
             "input_channels": list(opened.channels),
+            "input_adapted": "; ".join(plan.notes),
             "n_input": opened.n,
         }
         parquet_path = staging_parquet_path(out, fmt)
         n_flagged = 0
+        batches = map(plan.apply, iter_store_batches(opened, batch_size, columns, start, stop))
         with ParquetTableWriter(parquet_path, scorer.units, scorer.descriptions, meta) as writer:
-            for cols in score_batches(scorer, iter_store_batches(opened, batch_size, columns, start, stop)):
+            for cols in score_batches(scorer, batches):
                 writer.write(cols)
                 n_flagged += int(cols["flag_masked"].sum())
         n = writer.n_rows
