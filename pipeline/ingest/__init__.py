@@ -10,8 +10,9 @@
   :mod:`pipeline.ingest.alert_packets` (alert packets: science, template, difference cutouts),
   :mod:`pipeline.ingest.labelled_triplets` (a folder of FITS triplets and its ``labels.csv``),
   :mod:`pipeline.ingest.catalog_cutouts` (stamps cut from a large image at a catalog's positions),
-  :mod:`pipeline.ingest.galaxy_zoo` (a Galaxy Zoo catalog, Kaggle, GZ2 or DECaLS, and its images); each
-  also keeps its keyword function (``ingest_fits``, ...) for scripts.
+  :mod:`pipeline.ingest.galaxy_zoo` (a Galaxy Zoo catalog, Kaggle, GZ2 or DECaLS, and its images, found,
+  read with their band names and framed by :mod:`pipeline.ingest.galaxy_images`); each also keeps its
+  keyword function (``ingest_fits``, ...) for scripts.
 """
 
 from pipeline._lazy import lazy_exports
