@@ -72,7 +72,7 @@ def catalog_columns(source: Any) -> set[str] | None:
 def check_model(model: Path, source: Any) -> dict[str, Any]:
     """The model card of ``model``, checked against the stamps ``source`` will give; returns the card."""
     from models.checkpoints import CheckpointError, read_card
-    from pipeline.scoring import ModelInputMismatch, check_inputs
+    from pipeline.scoring import UNKNOWN_FRAME, ModelInputMismatch, plan_inputs
 
     if not Path(model).is_file():
         raise NightCheckError(f"model {model}: no such checkpoint")
@@ -84,7 +84,10 @@ def check_model(model: Path, source: Any) -> dict[str, Any]:
     if shape is not None or channels is not None:
         card_shape = card.get("stamp_shape")
         try:
-            check_inputs(card, channels, shape or tuple(card_shape or (1, 1)), "the night's stamps")
+            # what scoring will accept: channels in another order are reordered by name
+            plan_inputs(
+                card, channels, shape or tuple(card_shape or (1, 1)), UNKNOWN_FRAME, "the night's stamps"
+            )
         except ModelInputMismatch as err:
             raise NightCheckError(str(err)) from err
     return card

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from models.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from models.realbogus_metrics import ece, fit_temperature, nll
 from pipeline.evaluation import rates_at, threshold_at_fpr
-from pipeline.scoring import check_inputs, scoring_prep
+from pipeline.scoring import StampBatch, plan_store_inputs, scoring_prep
 from pipeline.store import open_store, sha256_file
 
 #: Card fields of the parent's calibration at training time (on its validation split), moved under
@@ -66,17 +66,19 @@ def store_logits(
         ``n_rows`` = ``n_labelled`` + ``n_unlabelled``, ``n_per_class`` (by output name).
 
     Raises:
-        ModelInputMismatch: the store's channels or stamp size are not the model's.
+        ModelInputMismatch: the store's channels, stamp size or frame are not the model's.
         KeyError: the store has no ``/labels/<labels_column>``.
     """
     names = [str(n) for n in card.get("output_names", [])]
     prep = scoring_prep(module, card)
     module.eval()
     with open_store(store_path) as store:
-        check_inputs(card, store.channels, store.stamp_shape, f"store {store_path}")
+        plan = plan_store_inputs(card, store)  # as scoring: channels by name, the card's frame
         labels = np.asarray(store.labels(labels_column)).astype(np.int64)
         chunks = []
-        for _, stamps, mask in store.iter_chunks(CHUNK_ROWS):
+        for _, stored, stored_mask in store.iter_chunks(CHUNK_ROWS):
+            batch = plan.apply(StampBatch(stored, stored_mask))
+            stamps, mask = batch.stamps, batch.mask
             x = prep(
                 torch.from_numpy(np.ascontiguousarray(stamps, np.float32)), mask if prep.needs_mask else None
             )
