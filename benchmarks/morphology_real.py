@@ -16,7 +16,8 @@ question, CPU and wall seconds and steps; every CNN trains for ``--cpu-seconds``
   JPEGs: ``--pretrained CKPT``, or ``--pretrain-n N`` galaxies simulated, ingested and trained on inside
   the run (``--cpu-seconds`` too; its seconds are reported apart, under ``pretrained``);
 - ``plain_cnn``: a CNN without viewpoints of about ``small``'s size (benchmarks/morphology_quality.py);
-- ``resnet_small`` and ``resnet18``: the ResNet presets from scratch (:mod:`models.components.resnet`);
+- ``resnet_small`` and ``resnet18``: from scratch, the ``resnet18`` preset at a quarter of its widths (0.71
+  million parameters, about ``small``'s size) and as it is (:mod:`models.components.resnet`);
 - ``ridge``: ridge regression on the pixels of the ResNet frame area-averaged to ``--ridge-side`` px,
   alpha by leave-one-out on the fit galaxies;
 - ``training_mean``: the fit galaxies' mean answers.
@@ -92,7 +93,7 @@ def cnn_settings(args: argparse.Namespace) -> dict[str, tuple[str, dict[str, Any
         "small_scratch": ("small", extra),
         "small_finetuned": ("small", extra),
         "plain_cnn": ("small", similar_size_plain("small", small_params, **extra)),
-        "resnet_small": ("resnet_small", extra),
+        "resnet_small": ("resnet18", {"resnet_widths": [16, 32, 64, 128], **extra}),
         "resnet18": ("resnet18", extra),
     }
 

@@ -61,16 +61,20 @@ def store_answers(store: Path, ids: Sequence[str] | None = None) -> np.ndarray:
     return answers[keep]
 
 
-def score_test(checkpoint: str | Path, store: Path, rows: int = 256) -> tuple[np.ndarray, float]:
-    """``(N, 37)`` predictions of a checkpoint for every stamp of ``store`` and the CPU seconds it took."""
+def score_test(
+    checkpoint: str | Path, store: Path, tta: bool | None = None, rows: int = 256
+) -> tuple[np.ndarray, float]:
+    """``(N, 37)`` predictions of a checkpoint for every stamp of ``store`` and the CPU seconds it took;
+    ``tta``: averaged over the 8 dihedral transforms or not (None: as the model's config says)."""
     cpu0 = time.process_time()
     model, _card = load_checkpoint(checkpoint)
     model.eval()
     prep = BatchPrep.from_config(model.data_config())
+    predict = model.predict_tensor if tta is None else (model.net.forward_tta if tta else model.net)
     preds = []
     with open_store(store) as s, torch.inference_mode():
         for _sel, stamps, mask in s.iter_chunks(rows):
-            preds.append(model.predict_tensor(prep(stamps, mask)).numpy())
+            preds.append(predict(prep(stamps, mask)).numpy())
     return np.concatenate(preds), time.process_time() - cpu0
 
 
@@ -97,12 +101,15 @@ def cnn_row(
         val_every_n_epochs=None, seed=seed, model_overrides=overrides, threads=1, init_from=init_from,
     )  # fmt: skip
     pred, score_cpu = score_test(result.checkpoint, test_store)
+    answers = store_answers(test_store)
     model = load_checkpoint(result.checkpoint)[0]
+    with_tta = rmse_facts(score_test(result.checkpoint, test_store, tta=True)[0], answers)["rmse"]
     return {
         "row": name,
         "preset": preset,
         "overrides": overrides,
-        **rmse_facts(pred, store_answers(test_store)),
+        **rmse_facts(pred, answers),
+        "rmse_with_tta": with_tta,  # not part of the comparison: averaged over the 8 dihedral transforms
         "val_rmse": round(result.metrics.get("val/rmse", float("nan")), 5),
         "cpu_seconds": round(result.fit_cpu_seconds, 1),
         "wall_seconds": round(result.fit_seconds, 1),

@@ -14,7 +14,7 @@ from models.train_options import add_train_arguments
 
 TASK_HELP = {
     "morphology": "Dieleman et al. 2015 galaxy morphology CNN on /labels/gz_answers (presets: small, dieleman2015; "
-    "ResNet backbone: resnet_small, resnet18)",
+    "ResNet backbone: resnet18)",
     "realbogus": "Cabrera-Vives et al. 2017 Deep-HiTS real-bogus CNN on /labels/real (presets: hits, ztf, ztf_fast)",
 }
 

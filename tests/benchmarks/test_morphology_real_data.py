@@ -104,10 +104,10 @@ def test_rows_train_without_test_galaxies_and_score_the_test_store(dev, tmp_path
     catalog = read_dev_catalog(dev)
     split = split_dev(catalog.ids, n_test=2, seed=1, val_fraction=0.25)
     cache = StoreCache(catalog, tmp_path / "work")
-    frame = IngestFrame(crop=48, size=32)  # the 32 px frame of resnet_small with input_size 32
+    frame = IngestFrame(crop=48, size=32)  # the 32 px frame of resnet18 with input_size 32
     train = cache.store("train", [*split.training()[0], *split.training()[1]], frame)
     test = cache.store("test", split.test, frame)
-    row = cnn_row("r", "resnet_small", {"input_size": 32}, train, test, split.training(), tmp_path / "runs",
+    row = cnn_row("r", "resnet18", {"input_size": 32, "resnet_widths": [16, 32, 64, 128]}, train, test, split.training(), tmp_path / "runs",
                   budget_s=0.5, seed=0)  # fmt: skip
     assert row["steps"] >= 1 and row["fit_galaxies"] == 3 and row["val_galaxies"] == 1
     assert 0 < row["rmse"] < 1 and len(row["rmse_per_question"]) == 11
