@@ -72,7 +72,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dev", type=Path, default=DEV_SET, help="the dev set folder")
     parser.add_argument("--n-test", type=int, default=214, help="test galaxies (by id)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="of the training part")
-    parser.add_argument("--cpu-seconds", type=float, default=200.0, help="training budget per CNN row")
+    parser.add_argument(
+        "--cpu-seconds",
+        type=float,
+        default=200.0,
+        help="training CPU-seconds per CNN row and for the pretraining (default 200: every row in about 25 "
+        "minutes on 2 cores)",
+    )
     parser.add_argument("--pretrained", type=Path, help="simulation-pretrained small checkpoint")
     parser.add_argument("--pretrain-n", type=int, default=1500, help="else simulate this many galaxies")
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
