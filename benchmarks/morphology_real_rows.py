@@ -15,7 +15,6 @@ the 37 answers and per question, with the CPU and wall seconds it took.
 
 from __future__ import annotations
 
-import inspect
 import json
 import resource
 import time
@@ -178,15 +177,12 @@ def mean_row(train_store: Path, test_store: Path, fit_ids: Sequence[str]) -> dic
 
 
 def _simulate(n: int, out: Path, seed: int) -> tuple[Path, Path, str]:
-    """Simulate ``n`` galaxies as 424 px JPEGs: the ``sdss-jpeg`` style where the simulator has it, else
-    the JPEGs of the ``fits`` style. Returns the catalog, the image folder and the style used."""
+    """Simulate ``n`` galaxies as 424 px JPEGs like the real ones (``sdss-jpeg``). Returns the catalog, the
+    image folder and the style."""
     from pipeline.simulate.galaxies import simulate_galaxies
 
-    if "style" in inspect.signature(simulate_galaxies).parameters:
-        simulate_galaxies(n, out, seed=seed, workers=1, style="sdss-jpeg")
-        return out / "training_solutions.csv", out / "images", "sdss-jpeg"
-    simulate_galaxies(n, out, seed=seed, workers=1, jpeg=True)
-    return out / "training_solutions.csv", out / "jpeg", "fits --jpeg"
+    simulate_galaxies(n, out, seed=seed, workers=1, style="sdss-jpeg")
+    return out / "training_solutions.csv", out / "images", "sdss-jpeg"
 
 
 def pretrain_on_simulation(

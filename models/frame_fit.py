@@ -11,6 +11,8 @@ see. :func:`check_frame_fits` refuses that at the start of training, naming the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from models.components import DielemanFrame
 from pipeline.prep import IngestFrame
 
@@ -55,3 +57,13 @@ def check_frame_fits(
         f"round(side x {frame.crop_fraction:.4f} x {frame.frame_size}/{frame.view_size}) for another side), "
         "or without a frame"
     )
+
+
+def preset_ingest_frame(preset: str, source_side: int = KAGGLE_SIDE, **overrides: Any) -> IngestFrame:
+    """The ingest frame of a morphology preset (with ``overrides``) for raw images of ``source_side`` px:
+    the crop its model takes of such an image, area-averaged to its frame (e.g. ``small``: 299 -> 65 px,
+    ``dieleman2015``: 297 -> 99 px for 424 px images)."""
+    from models.components.dieleman import model_frame
+    from models.morphology_config import MorphologyConfig
+
+    return fitting_frame(model_frame(MorphologyConfig.from_preset(preset, **overrides)), source_side)

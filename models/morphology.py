@@ -165,7 +165,11 @@ class MorphologyModel(StampModule):
         c = self.config
         opt = self.build_optimizer(nesterov=c.nesterov and c.momentum > 0)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda _step: lr_factor(self.training_progress(), c.lr_milestones, c.lr_gamma)
+            opt,
+            lambda step: (
+                lr_factor(self.training_progress(), c.lr_milestones, c.lr_gamma)
+                * min(1.0, (step + 1) / max(c.lr_warmup_steps, 1))
+            ),
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 

@@ -132,10 +132,11 @@ class _LearningRates(L.Callback):
         self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
 
 
-def _milestone_at_half_run(gz_store, tmp_path, callbacks=(), **limits) -> tuple:
-    """The small model (lr divided by 10 at half of the training), a data module of ``gz_store`` in batches
-    of 8 and a trainer under ``limits``: ``(model, datamodule, trainer, learning rate of each step)``."""
-    model = _model(lr_milestones=(0.5,), lr_gamma=0.1)
+def _milestone_at_half_run(gz_store, tmp_path, callbacks=(), warmup=0, **limits) -> tuple:
+    """The small model (lr divided by 10 at half of the training, ``warmup`` steps of linear warm-up), a data
+    module of ``gz_store`` in batches of 8 and a trainer under ``limits``: ``(model, datamodule, trainer,
+    learning rate of each step)``."""
+    model = _model(lr_milestones=(0.5,), lr_gamma=0.1, lr_warmup_steps=warmup)
     dm = StampDataModule(gz_store, MorphologyModel.TARGET, **{**model.data_config(), "batch_size": 8})
     record = _LearningRates()
     trainer = L.Trainer(
@@ -153,10 +154,18 @@ def test_the_learning_rate_drops_at_the_milestones_of_a_lightning_run(gz_store, 
     assert model.training_progress() == 1.0
 
 
+def test_the_learning_rate_warms_up_linearly_then_follows_the_milestones(gz_store, tmp_path):
+    model, dm, trainer, lrs = _milestone_at_half_run(gz_store, tmp_path, warmup=4, max_steps=8)
+    trainer.fit(model, datamodule=dm)
+    assert lrs == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-4, 1e-4, 1e-4, 1e-4])
+    assert MorphologyModel("small").config.lr_warmup_steps == 200
+    assert "lr_warmup_steps" not in MorphologyModel("dieleman2015").config.to_dict()  # old hparams unchanged
+
+
 def test_a_few_optimizer_steps_fit_a_fixed_batch():
     stamps, labels = galaxies(8, 69, seed=5)
     x, y = torch.from_numpy(stamps), torch.from_numpy(labels)
-    model = _model(dropout=0.0).train()
+    model = _model(dropout=0.0, lr_warmup_steps=0).train()
     losses = fixed_batch_losses(model, model.configure_optimizers()["optimizer"], F.mse_loss, x, y, 20)
     assert losses[-1] < 0.6 * losses[0], losses
 
