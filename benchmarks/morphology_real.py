@@ -210,41 +210,52 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _row_in_worker(args: argparse.Namespace, row: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """One row in a worker process (its own :class:`Bench` over the stores the parent ingested): the row's
-    facts and, for ``small_finetuned``, the pretraining's."""
+def _row_in_worker(
+    args: argparse.Namespace, row: str, n: int | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One row (on the first ``n`` training galaxies) in a worker process, with its own :class:`Bench` over
+    the stores the parent ingested: the row's facts and, for ``small_finetuned``, the pretraining's."""
     torch.set_num_threads(1)
     bench = Bench(args)
     bench.stores.reports.update(args.ingested)  # ingested by the parent: reuse, never ingest concurrently
-    facts = bench.cnn(row) if row in CNN_ROWS else bench.baseline(row)
+    facts = bench.cnn(row, n) if row in CNN_ROWS else bench.baseline(row)
     return facts, bench.pretrained
 
 
-def run_rows(bench: Bench) -> dict[str, Any]:
-    """Every row; with ``--jobs`` > 1 the rows run in that many processes (each row keeps its own CPU-time
-    budget of one thread, so rows running side by side get the same compute as rows run one by one)."""
-    rows_wanted = bench.args.rows
-    for row in rows_wanted:  # ingest every store once, here, before any worker reads them
-        bench.stores_for(*bench.settings[row if row in CNN_ROWS else "resnet18"])
+def run_tasks(bench: Bench, tasks: list[tuple[str, int | None]]) -> list[dict[str, Any]]:
+    """The facts of each ``(row, n)``, in order; with ``--jobs`` > 1 in that many processes (each row keeps
+    its own CPU-time budget of one thread, so rows side by side get the same compute as rows one by one)."""
+    for row, n in tasks:  # ingest every store once, here, before any worker reads them
+        bench.stores_for(*bench.settings[row if row in CNN_ROWS else "resnet18"], n)
     if bench.args.jobs <= 1:
-        rows = [bench.cnn(r) if r in CNN_ROWS else bench.baseline(r) for r in rows_wanted]
-    else:
-        args = argparse.Namespace(**vars(bench.args), ingested=dict(bench.stores.reports))
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(bench.args.jobs, mp_context=context) as pool:
-            done = list(pool.map(_row_in_worker, [args] * len(rows_wanted), rows_wanted))
-        rows = [facts for facts, _ in done]
-        bench.pretrained = next((p for _, p in done if p), bench.pretrained)
-        for row in rows_wanted:
-            if row in CNN_ROWS:
-                bench.splits.append(bench.args.work / "runs" / row / "splits.csv")
+        return [bench.cnn(row, n) if row in CNN_ROWS else bench.baseline(row) for row, n in tasks]
+    if any(row == "small_finetuned" for row, _ in tasks) and bench.args.pretrained is None:
+        bench.parent()  # pretrain once, before the rows that start from it
+    args = argparse.Namespace(**vars(bench.args), ingested=dict(bench.stores.reports))
+    args.pretrained = bench.args.pretrained or (
+        Path(bench.pretrained["checkpoint"]) if bench.pretrained else None
+    )
+    with ProcessPoolExecutor(bench.args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = list(pool.map(_row_in_worker, [args] * len(tasks), *zip(*tasks, strict=True)))
+    for row, n in tasks:
+        if row in CNN_ROWS:
+            bench.splits.append(
+                bench.args.work / "runs" / (row if n is None else f"{row}_{n}") / "splits.csv"
+            )
+    return [facts for facts, _ in done]
+
+
+def run_rows(bench: Bench) -> dict[str, Any]:
+    rows = run_tasks(bench, [(row, None) for row in bench.args.rows])
     return {"rows": rows, "summary": summarise(rows)}
 
 
 def run_curve(bench: Bench) -> dict[str, Any]:
+    tasks = [(row, n) for n in bench.args.curve for row in ("small_scratch", "small_finetuned")]
+    facts = iter(run_tasks(bench, tasks))
     points = []
     for n in bench.args.curve:
-        scratch, tuned = bench.cnn("small_scratch", n), bench.cnn("small_finetuned", n)
+        scratch, tuned = next(facts), next(facts)
         points.append({"train_galaxies": n, "scratch": scratch, "finetuned": tuned,
                        "finetuned_better": tuned["rmse"] < scratch["rmse"]})  # fmt: skip
     return {"curve": points}

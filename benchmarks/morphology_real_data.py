@@ -27,15 +27,13 @@ import numpy as np
 import pandas as pd
 
 from models.data.splits import save_splits
-from models.morphology import MorphologyModel
+from models.frame_fit import KAGGLE_SIDE, preset_ingest_frame
 from pipeline.prep import IngestFrame
 from pipeline.store import open_store
 
 #: The 1,014 real Kaggle galaxies (images/{GalaxyID}.jpg + training_solutions_rev1.csv; see its SOURCE.md).
 DEV_SET = Path("/work/shared/galaxy_zoo/kaggle_real_dev")
 CATALOG_NAME = "training_solutions_rev1.csv"
-#: Side of the Kaggle JPEGs in px.
-KAGGLE_SIDE = 424
 
 
 @dataclass(frozen=True)
@@ -116,8 +114,7 @@ def split_dev(ids: Sequence[str], n_test: int, seed: int, val_fraction: float = 
 def model_ingest_frame(preset: str, overrides: dict[str, Any], side: int = KAGGLE_SIDE) -> IngestFrame:
     """The ingest frame that gives a model its own frame from raw images of ``side`` px: the centre crop
     its :class:`models.components.dieleman.DielemanFrame` takes of such an image, area-averaged to its frame."""
-    frame = MorphologyModel(preset, **overrides).net.frame
-    return IngestFrame(crop=frame.crop_for(side), size=frame.frame_size)
+    return preset_ingest_frame(preset, side, **overrides)
 
 
 def ingest_options(frame: IngestFrame | None) -> dict[str, Any]:

@@ -108,6 +108,12 @@ def print_summary(result: dict[str, Any], wall: float) -> None:
         f"    real-bogus (97 real ZTF alerts vs ZTF drb/rb > 0.5): ROC AUC {_fmt(rb.get('ROC AUC'))}, "
         f"accuracy {_fmt(rb.get('accuracy'))}"
     )
+    real = dict(result["headline"].get("morphology_real", {}))
+    print(
+        f"    morphology (100 real SDSS galaxies, shipped model {demo_stages.REAL_GALAXY_MODEL}): "
+        f"RMSE {_fmt(real.get('RMSE (37 answers)'))}, smooth/featured/star accuracy "
+        f"{_fmt(real.get('accuracy morph_class'))}"
+    )
     sim = result["training"].get("realbogus", {})
     if "test/auc" in sim:
         print(f"    real-bogus (simulated ZTF test split): ROC AUC {_fmt(sim['test/auc'])}")

@@ -5,10 +5,14 @@ recorded by one :class:`flows.stages.StageRecorder` into ``<out>/manifest.json``
 Run folder ``out``::
 
     sim/{galaxies,galaxies_test,transients}/      simulated inputs
-    {galaxies,galaxies_test,transients,ztf_alerts}/stamps.h5 (+ rejects.csv)
+    {galaxies,galaxies_test,transients,ztf_alerts,galaxies_real}/stamps.h5 (+ rejects.csv)
     ztf_alerts/reference_labels.csv               ZTF's drb/rb > 0.5 of the real alerts
     checkpoints/{morphology,realbogus}/model.ckpt, logs/train-<task>.log
-    galaxies_test/scored.parquet, ztf_alerts/scored.parquet, */report/index.html
+    {galaxies_test,ztf_alerts,galaxies_real}/scored.parquet, */report/index.html
+
+The real galaxies (``galaxies_real``: 100 real Kaggle Galaxy Zoo JPEGs shipped in
+``data_catalogs/samples/galaxy_zoo_real``) are ingested with the frame of the shipped morphology model
+(:data:`REAL_GALAXY_MODEL`), scored by it and reported against their real volunteer votes.
 """
 
 from __future__ import annotations
@@ -27,16 +31,24 @@ from flows.score_flow import report_stage, score_stage
 from flows.simulate_flow import simulate_stage
 from flows.stages import StageRecorder
 from flows.train_flow import train_stage
+from models.frame_fit import preset_ingest_frame
+from pipeline.prep import IngestFrame, frame_from
 from pipeline.store import IngestReport
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data_catalogs" / "samples"
 ZTF_TRIPLETS = SAMPLES / "ztf_triplets"
+#: Real Kaggle Galaxy Zoo galaxies (JPEGs + their vote fractions) that no shipped model trained on.
+REAL_GALAXIES = SAMPLES / "galaxy_zoo_real"
+#: The morphology preset the demo trains on the simulated galaxies.
+MORPHOLOGY_PRESET = "small"
+#: The shipped morphology model (models/pretrained) the demo scores the real galaxies with.
+REAL_GALAXY_MODEL = "gz_sdss"
 ZTF_PIXEL_SCALE_ARCSEC = 1.01
 ZTF_CHANNELS = ["SCIENCE", "TEMPLATE", "DIFFERENCE"]
 #: ZTF's own real-bogus scores above this count as real in the reference labels of the real alerts.
 ZTF_SCORE_THRESHOLD = 0.5
 #: Model task -> the data set its model scores and is reported on.
-SCORED_SETS = {"morphology": "galaxies_test", "realbogus": "ztf_alerts"}
+SCORED_SETS = {"morphology": "galaxies_test", "realbogus": "ztf_alerts", "morphology_real": "galaxies_real"}
 
 
 class DemoOptions(BaseModel):
@@ -108,24 +120,43 @@ class DemoRun:
 
 
 def simulate(run: DemoRun) -> None:
-    """Stage 1: training galaxies, test galaxies (the next seed) and ZTF-like triplets, into ``sim/``."""
+    """Stage 1: training galaxies, test galaxies (the next seed) and ZTF-like triplets, into ``sim/``.
+
+    The galaxies are rendered like the real Kaggle/SDSS JPEGs (``sdss-jpeg``), so the morphology model
+    trains on what real galaxies look like and goes through the same ingest frame."""
     o, sim = run.options, run.sim
+    galaxies = {"what": "galaxies", "style": "sdss-jpeg"}
     datasets = [
-        SimulateParams(what="galaxies", n=o.galaxies, out=sim / "galaxies", seed=o.seed),
-        SimulateParams(what="galaxies", n=o.galaxies_test, out=sim / "galaxies_test", seed=o.seed + 1),
+        SimulateParams(**galaxies, n=o.galaxies, out=sim / "galaxies", seed=o.seed),
+        SimulateParams(**galaxies, n=o.galaxies_test, out=sim / "galaxies_test", seed=o.seed + 1),
         SimulateParams(what="transients", n=o.triplets, out=sim / "transients", survey="ztf", seed=o.seed),
     ]
     with run.recorder.stage("simulate", {"datasets": [s.model_dump(mode="json") for s in datasets]}) as stage:
         stage.add(simulate_stage(run.runner, datasets, progress=o.progress))
 
 
+def shipped_frame(name: str) -> IngestFrame | None:
+    """The ingest frame recorded in the card of the shipped model ``name`` (None: images as read)."""
+    from models.checkpoints import read_card
+    from models.pretrained import resolve_checkpoint
+
+    return frame_from(read_card(resolve_checkpoint(name)).get("frame"))
+
+
 def ingest_sources(run: DemoRun) -> dict[str, Any]:
-    """Data set name -> its ingest source: the simulated galaxies and triplets, and the real ZTF alerts."""
+    """Data set name -> its ingest source: the simulated galaxies and triplets, the real ZTF alerts and the
+    real galaxies (with the frame of the shipped morphology model)."""
 
     def galaxy_zoo(name: str) -> GalaxyZooSource:
-        folder = run.sim / name
-        return GalaxyZooSource(catalog=folder / "training_solutions.csv", images_dir=folder / "images")
+        folder, frame = run.sim / name, preset_ingest_frame(MORPHOLOGY_PRESET)
+        return GalaxyZooSource(
+            catalog=folder / "training_solutions.csv",
+            images_dir=folder / "images",
+            frame_crop=frame.crop,
+            frame_size=frame.size,
+        )
 
+    real_frame = shipped_frame(REAL_GALAXY_MODEL)
     return {
         "galaxies": galaxy_zoo("galaxies"),
         "galaxies_test": galaxy_zoo("galaxies_test"),
@@ -137,6 +168,12 @@ def ingest_sources(run: DemoRun) -> dict[str, Any]:
             size_policy="pad",
             header_keys=["OBJECTID", "CANDID", "ISDIFPOS", "RB", "DRB"],
             pixel_scale_arcsec=ZTF_PIXEL_SCALE_ARCSEC,
+        ),
+        "galaxies_real": GalaxyZooSource(
+            catalog=REAL_GALAXIES / "training_solutions.csv",
+            images_dir=REAL_GALAXIES / "images",
+            frame_crop=real_frame.crop if real_frame else None,
+            frame_size=real_frame.size if real_frame else None,
         ),
     }
 
@@ -168,7 +205,7 @@ def train(run: DemoRun) -> dict[str, dict[str, Any]]:
     the training budget; returns model task -> training result (``checkpoint``, ``metrics``, ...)."""
     o = run.options
     budget = {"max_epochs": o.max_epochs, "max_minutes": o.train_minutes, "seed": o.seed, "threads": 1}
-    models = {"morphology": ("galaxies", "small"), "realbogus": ("transients", "ztf")}
+    models = {"morphology": ("galaxies", MORPHOLOGY_PRESET), "realbogus": ("transients", "ztf")}
     trainings = [
         TrainParams(
             task=task, stores=[run.store(data)], out=run.out / "checkpoints" / task, preset=preset, **budget
@@ -186,8 +223,11 @@ def train(run: DemoRun) -> dict[str, dict[str, Any]]:
 
 
 def score(run: DemoRun, checkpoints: dict[str, Path]) -> dict[str, Path]:
-    """Stage 4: the test galaxies with the morphology model, the real alerts with the real-bogus model;
-    returns model task -> scored catalog."""
+    """Stage 4: the test galaxies with the morphology model, the real alerts with the real-bogus model and
+    the real galaxies with the shipped morphology model; returns model task -> scored catalog."""
+    from models.pretrained import resolve_checkpoint
+
+    checkpoints = {**checkpoints, "morphology_real": resolve_checkpoint(REAL_GALAXY_MODEL)}
     catalogs = run.catalogs()
     with run.recorder.stage("score", {"models": [str(c) for c in checkpoints.values()]}) as stage:
         with step_bar("score", len(checkpoints), run.options.progress) as bar:
@@ -200,9 +240,13 @@ def score(run: DemoRun, checkpoints: dict[str, Path]) -> dict[str, Path]:
 
 def report(run: DemoRun, catalogs: dict[str, Path]) -> dict[str, dict[str, Any]]:
     """Stage 5: morphology against the test galaxies' simulated votes, real-bogus against ZTF's own
-    scores (joined on ``candid``); publishes both as artifacts (``demo-<task>``) and returns model task ->
-    headline metrics."""
-    labels = {"morphology": (run.store("galaxies_test"), None), "realbogus": (run.labels_csv, "candid")}
+    scores (joined on ``candid``), the real galaxies against their volunteers' votes; publishes each as an
+    artifact (``demo-<task>``) and returns model task -> headline metrics."""
+    labels = {
+        "morphology": (run.store("galaxies_test"), None),
+        "realbogus": (run.labels_csv, "candid"),
+        "morphology_real": (run.store("galaxies_real"), None),
+    }
     reports = run.reports()
     config = {"labels": {task: str(path) for task, (path, _) in labels.items()}}
     with run.recorder.stage("report", config) as stage:
@@ -212,6 +256,8 @@ def report(run: DemoRun, catalogs: dict[str, Path]) -> dict[str, dict[str, Any]]
                 stage.add(report_stage(run.runner, catalog, path, reports[task], on=on))
                 bar.update(1)
         for task, done in zip(catalogs, stage.results, strict=True):
-            run.recorder.publish_report(done.result, key=f"demo-{task}")
+            run.recorder.publish_report(
+                done.result, key=f"demo-{task.replace('_', '-')}"
+            )  # keys: lowercase, digits, dashes
         stage.outputs = {task: str(folder / "index.html") for task, folder in reports.items()}
     return {task: dict(done.result["headline"]) for task, done in zip(catalogs, stage.results, strict=True)}

@@ -21,6 +21,7 @@ def test_quick_demo_runs_every_stage(tmp_path, capsys, monkeypatch):
     assert main(["--quick", "--no-progress", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "ingest ztf_alerts: inputs=97 ingested=97 rejected=0" in printed
+    assert "ingest galaxies_real: inputs=100 ingested=100 rejected=0" in printed
     for stage in STAGES:
         assert f"    {stage}" in printed
     for path in (
@@ -39,3 +40,8 @@ def test_quick_demo_runs_every_stage(tmp_path, capsys, monkeypatch):
     assert len(manifest["stages"]["ingest"]["inputs"]) > 97  # the real alerts and the simulated files
     metrics = json.loads((out / "ztf_alerts" / "report" / "metrics.json").read_text())
     assert metrics["task"] == "realbogus" and metrics["n"] == 97
+    real = json.loads((out / "galaxies_real" / "report" / "metrics.json").read_text())
+    # the shipped gz_sdss model on 100 real galaxies it never trained on: well below the RMSE of predicting
+    # the training mean (0.176 on the benchmark's test galaxies)
+    assert real["task"] == "morphology" and real["n"] == 100 and real["metrics"]["rmse"] < 0.15
+    assert "100 real SDSS galaxies" in printed
