@@ -5,6 +5,7 @@ scores as float32 does, and parallel decoding that writes the serial store."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -142,3 +143,19 @@ def test_uint8_store_reads_back_the_jpegs_and_scores_as_float32(tmp_path):
     values = list(ANSWER_LABELS)
     assert scored["u8"][values].notna().all().all()
     pd.testing.assert_frame_equal(scored["u8"][values], scored["f32"][values], check_exact=True)
+
+
+def test_dieleman2015_in_its_paper_form_trains_on_a_framed_uint8_store(tmp_path):
+    """The paper's network (42 M parameters, 297 -> 99 px frame of a 424 px image) on the same kind of store
+    as ``small``: framed at ingest, 8-bit; its card records the frame, and it scores that store."""
+    from models.train import train_model
+
+    report, store = ingest(tmp_path, "framed", frame_crop=FRAME.crop, frame_size=FRAME.size)
+    assert report.n_ingested == len(IDS)
+    result = train_model(
+        "morphology", [store], tmp_path / "model", preset="dieleman2015", max_steps=2, max_epochs=2,
+        val_every_n_epochs=None, seed=0, threads=1,
+    )  # fmt: skip
+    card = json.loads(Path(result.model_card).read_text())
+    assert card["frame"] == {"crop": 297, "size": 99} and card["channels"] == ["i", "r", "g"]
+    assert result.steps == 2
