@@ -59,7 +59,7 @@ def describe_shipped() -> list[dict[str, Any]]:
                 "name": name,
                 "checkpoint": str(ckpt),
                 "task": card.get("task"),
-                "preset": card.get("preset"),
+                "preset": card.get("preset") or card.get("architecture"),  # morphology cards: architecture
                 "model_name": card.get("model_name"),
                 "model_version": card.get("model_version"),
                 "threshold": card.get("threshold"),
