@@ -5,6 +5,10 @@
   cadence, hardware (accelerator, devices, nodes, strategy) and extra callbacks; builds the trainer.
 - :func:`fit_and_evaluate`: fit, then the validation metrics of the final weights, the test metrics and the
   model's ``after_fit`` card fields (:class:`FitOutcome`), with the wall and CPU seconds of fitting.
+
+Under DDP (``strategy="ddp"``) every rank runs all of this; the data module shards the training batches and
+gives each rank the whole validation and test splits, so each rank's metrics and ``after_fit`` fields are
+those of one process, and :func:`models.train.train_model` writes the outputs on rank 0 only.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ class FitOptions:
             logger=L.pytorch.loggers.CSVLogger(out_dir, name="logs", version=""),
             limit_train_batches=self.limit_train_batches,
             num_sanity_val_steps=0,
+            use_distributed_sampler=False,  # StampDataModule shards its own training batches per rank
         )
         return trainer, last_validation
 
@@ -119,6 +124,7 @@ class FitOutcome:
     steps: int
     fit_seconds: float
     fit_cpu_seconds: float
+    is_global_zero: bool = True  #: rank 0 of a DDP run (or the one process): it writes the outputs
 
 
 def fit_and_evaluate(
@@ -141,5 +147,11 @@ def fit_and_evaluate(
     extras = model.after_fit(datamodule) if hasattr(model, "after_fit") else {}
     metrics = {**{k: v for k, v in val_metrics.items() if k.startswith("val/")}, **test_metrics}
     return FitOutcome(
-        metrics, extras, int(trainer.current_epoch), int(trainer.global_step), fit_wall, fit_cpu
+        metrics,
+        extras,
+        int(trainer.current_epoch),
+        int(trainer.global_step),
+        fit_wall,
+        fit_cpu,
+        bool(trainer.is_global_zero),
     )

@@ -19,6 +19,9 @@ are framed stores whose stamps a morphology model's own frame would crop or resa
 
 ``python -m models.train TASK --store S ...`` runs the same thing as a script: flows start training as a
 subprocess so that Lightning DDP, which re-executes its entry point, works on several GPUs or nodes.
+Under DDP (``--strategy ddp --devices N [--num-nodes M]``) every rank runs :func:`train_model`: the
+ranks agree on the seeded split, train on distinct shards of the batches, evaluate the whole validation
+and test splits, and rank 0 alone writes ``splits.csv``, the checkpoint, the card and the printed result.
 
 The model contract (:class:`models.stamp_module.StampModule`, models/morphology.py, models/realbogus.py):
 ``cls(preset=..., **overrides)`` with ``save_hyperparameters()``; class attributes ``TASK`` and ``TARGET``
@@ -42,6 +45,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 
 from models.checkpoints import CheckpointError, card_path, model_class, save_checkpoint
 from models.components import DielemanFrame
@@ -273,10 +277,9 @@ def train_model(
         stores: stamp stores with the task's label (``/labels/gz_answers`` or ``/labels/real``).
         out_dir: folder for ``model.ckpt``, ``model_card.json``, ``splits.csv`` and Lightning logs.
         preset: the model preset (e.g. ``small``, ``dieleman2015``, ``hits``, ``ztf``).
-        max_epochs: how to fit, with ``max_steps``, ``max_time_s``, ``max_cpu_time_s`` (limits in epochs,
-            steps, wall seconds and CPU-seconds), ``val_every_n_epochs``, ``accelerator``, ``devices``,
-            ``num_nodes``, ``strategy``, ``limit_train_batches``, ``progress`` and ``callbacks``: the fields
-            of :class:`FitOptions`.
+        max_epochs: how to fit, with ``max_steps``, ``max_time_s``, ``max_cpu_time_s`` (limits in epochs, steps,
+            wall seconds and CPU-seconds), ``val_every_n_epochs``, ``accelerator``, ``devices``, ``num_nodes``,
+            ``strategy``, ``limit_train_batches``, ``progress``, ``callbacks``: the fields of :class:`FitOptions`.
         batch_size: overrides the preset's batch size.
         seed: seeds the split, initialisation, shuffling and augmentation: the same seed and config
             give the same metrics.
@@ -288,7 +291,7 @@ def train_model(
             has its own ``seed``, split, calibration and threshold; its card's ``init_from`` names the parent.
 
     Returns:
-        :class:`TrainResult` with the test metrics.
+        :class:`TrainResult` with the test metrics (under DDP every rank returns one; rank 0 wrote the files).
     """
     t0 = time.perf_counter()
     if threads:
@@ -318,8 +321,9 @@ def train_model(
     outcome = fit_and_evaluate(model, datamodule, fit, out_dir)
     name = model_name or f"stampflow-{task}-{preset}"
     card = _model_card(task, name, preset, seed, store_paths, facts, outcome, data_kwargs, fields, parent)
-    ckpt = save_checkpoint(model, out_dir / "model.ckpt", card)
-    return TrainResult.of_run(ckpt, outcome, time.perf_counter() - t0)
+    if outcome.is_global_zero:  # DDP: the checkpoint and card are written once, by rank 0
+        save_checkpoint(model, out_dir / "model.ckpt", card)
+    return TrainResult.of_run(out_dir / "model.ckpt", outcome, time.perf_counter() - t0)
 
 
 def run_from_args(task: str, args: argparse.Namespace) -> TrainResult:
@@ -355,7 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     result = run_from_args(args.task, args)
-    print(json.dumps(result.to_dict(), indent=2))
+    if rank_zero_only.rank == 0:  # DDP: one result, printed by rank 0
+        print(json.dumps(result.to_dict(), indent=2))
     return 0
 
 

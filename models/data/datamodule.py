@@ -15,6 +15,11 @@
 - **Reproducibility**: the shuffling of epoch ``e`` and the augmentation of batch ``b`` depend only on
   ``(seed, e, b)``, not on the number of workers or on what ran before: the same config and seed give the
   same batches.
+- **DDP**: every rank computes the same seeded split (or loads ``splits_csv``); only rank 0 writes the CSV,
+  atomically, so a rank reads either no file or the whole one. Each rank trains on its own shard of the
+  training batches (:class:`BlockBatchSampler` ``num_replicas``/``rank``, from the attached trainer), and
+  evaluates the whole validation and test splits, so metrics, calibration and thresholds are those of one
+  process. The trainer must not wrap the sampler (``use_distributed_sampler=False``).
 """
 
 from __future__ import annotations
@@ -162,7 +167,7 @@ class StampDataModule(L.LightningDataModule):
             if strata is not None and strata.ndim > 1:
                 raise ValueError(f"cannot stratify on target {self.target!r} of shape {strata.shape}")
             self.split = assign_splits(self.object_ids, self.fractions, self.seed, strata)
-            if self.splits_csv is not None:
+            if self.splits_csv is not None and self._ranks()[1] == 0:  # written once, by rank 0
                 self.save_splits(self.splits_csv)
         cfg = self.augment_config
         if cfg is not None and cfg.color_pca_sigma > 0 and cfg.color_pca_eigvals is None:
@@ -224,8 +229,14 @@ class StampDataModule(L.LightningDataModule):
             )
         return self._datasets[augment]
 
+    def _ranks(self) -> tuple[int, int]:
+        """``(world_size, global_rank)`` of the attached trainer; ``(1, 0)`` without one."""
+        trainer = self.trainer
+        return (1, 0) if trainer is None else (int(trainer.world_size), int(trainer.global_rank))
+
     def sampler(self, split: str, shuffle: bool) -> BlockBatchSampler:
-        """The batch sampler of one split; blocks are the HDF5 chunks of each store."""
+        """The batch sampler of one split; blocks are the HDF5 chunks of each store. Training batches
+        (``shuffle``) are sharded over the trainer's DDP ranks; evaluation batches are not."""
         index = self.indices(split)
         store_of = np.searchsorted(self.offsets, index, side="right") - 1
         chunk_rows = np.array([s.chunk_rows for s in self.stores])[store_of]
@@ -238,6 +249,7 @@ class StampDataModule(L.LightningDataModule):
             window=self.shuffle_window,
             seed=self.seed,
             drop_last=self.drop_last and shuffle,
+            **(dict(zip(("num_replicas", "rank"), self._ranks(), strict=True)) if shuffle else {}),
         )
 
     def dataloader(self, split: str, train: bool = False) -> DataLoader:

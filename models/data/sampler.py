@@ -4,6 +4,10 @@ The sampler shuffles at two levels: the order of HDF5 chunks (blocks of the stor
 and the stamps within a window of ``shuffle_window`` stamps made of whole chunks. Each batch is a sorted
 index array, which :class:`models.data.dataset.StoreBatchDataset` reads with one slice read per chunk. The
 shuffling of epoch ``e`` depends only on ``(seed, e)``.
+
+Under DDP each of ``num_replicas`` ranks takes every ``num_replicas``-th batch of the same global order
+(batch ``b`` goes to rank ``b % num_replicas``), so the ranks see distinct shards of one epoch and the
+batches (and their augmentation, keyed by the global batch number) are those of a one-process run.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class BlockBatchSampler(Sampler):
         window: stamps shuffled together (at least one block).
         seed: base seed; epoch ``e`` uses ``(seed, e)``.
         drop_last: drop the last, smaller batch.
+        num_replicas: DDP ranks sharing the epoch (1: one process). Every rank must take the same number
+            of optimiser steps, so the last ``n_batches % num_replicas`` batches of an epoch are left out.
+        rank: this process's rank, ``0 <= rank < num_replicas``.
     """
 
     def __init__(
@@ -43,7 +50,11 @@ class BlockBatchSampler(Sampler):
         window: int = 2048,
         seed: int = 0,
         drop_last: bool = False,
+        num_replicas: int = 1,
+        rank: int = 0,
     ):
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
         order = np.argsort(indices, kind="stable")
         self.indices = np.asarray(indices, dtype=np.int64)[order]
         self.blocks = np.asarray(blocks)[order]
@@ -52,6 +63,8 @@ class BlockBatchSampler(Sampler):
         self.window = max(1, int(window))
         self.seed = int(seed)
         self.drop_last = drop_last
+        self.num_replicas = int(num_replicas)
+        self.rank = int(rank)
         self.epoch = 0
         _, starts = np.unique(self.blocks, return_index=True)
         self._block_slices = np.split(np.arange(len(self.indices)), np.sort(starts)[1:])
@@ -60,15 +73,24 @@ class BlockBatchSampler(Sampler):
         """Called by Lightning before each epoch; without it each ``iter`` moves to the next epoch."""
         self.epoch = int(epoch)
 
-    def __len__(self) -> int:
+    def _global_len(self) -> int:
+        """Batches of one epoch over all ranks."""
         n = len(self.indices)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __len__(self) -> int:
+        """Batches of one epoch for this rank."""
+        return self._global_len() // self.num_replicas
 
     def __iter__(self) -> Iterator[tuple[int, int, np.ndarray]]:
         epoch = self.epoch
         self.epoch += 1
+        stop = len(self) * self.num_replicas  # the same number of batches on every rank
         for number, batch in enumerate(self._batches(epoch)):
-            yield epoch, number, batch
+            if number >= stop:
+                return
+            if number % self.num_replicas == self.rank:
+                yield epoch, number, batch
 
     def _batches(self, epoch: int) -> Iterator[np.ndarray]:
         bs = self.batch_size

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, StratifiedKFold
 
+from pipeline.io import write_text
+
 SPLITS = ("train", "val", "test")
 
 
@@ -100,16 +102,14 @@ def assign_splits(
 
 
 def save_splits(path: str | os.PathLike, object_ids: Sequence[str], splits: Sequence[str]) -> Path:
-    """Write the assignment as CSV ``object_id,split`` (one row per object, sorted by id)."""
+    """Write the assignment as CSV ``object_id,split`` (one row per object, sorted by id), atomically: a
+    reader (e.g. another DDP rank) sees no file or the whole file."""
     table = pd.DataFrame({"object_id": np.asarray(object_ids).astype(str), "split": np.asarray(splits)})
     table = table.drop_duplicates().sort_values("object_id", kind="stable")
     dup = table["object_id"].duplicated()
     if dup.any():
         raise ValueError(f"objects in two splits: {table.loc[dup, 'object_id'].head(5).tolist()}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
-    return path
+    return write_text(path, table.to_csv(index=False))
 
 
 def load_splits(path: str | os.PathLike, object_ids: Sequence[str]) -> np.ndarray:
