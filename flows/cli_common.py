@@ -70,7 +70,8 @@ def add_checkpoint_argument(parser: argparse.ArgumentParser, what: str = "checkp
         "--model",
         type=checkpoint_path,
         required=True,
-        help=f"{what} (model.ckpt) or a shipped model's name (stampflow models)",
+        help=f"{what} (model.ckpt), an exported model (.onnx, stampflow export) or a shipped model's name "
+        "(stampflow models)",
     )
 
 

@@ -38,8 +38,12 @@ DEFAULT_BATCH_SIZE = 256
 
 
 def model_files(model: Path) -> list[Path]:
-    """The checkpoint and its model card."""
-    from models.checkpoints import card_path
+    """The checkpoint and its model card (an exported ``.onnx`` holds its card)."""
+    from pipeline.scoring.onnx_model import is_onnx_model
+
+    if is_onnx_model(model):
+        return [Path(model)]
+    from models.checkpoints import card_path  # imports torch
 
     return [Path(model), card_path(model)]
 
@@ -59,16 +63,22 @@ def score_rows_task(
     content part). ``options``: ``device`` and ``threads`` (torch's CPU threads of this process, when
     given), and what else :func:`pipeline.scoring.scorer.score_store` takes (``fmt``, ``batch_size``,
     ``columns``, ``backend``: how the model runs)."""
-    import torch
-
-    from models.checkpoints import load_checkpoint
     from pipeline.scoring import score_store
+    from pipeline.scoring.onnx_model import OnnxModel, is_onnx_model
 
     options = dict(options)
     threads = options.pop("threads", None)
-    if threads:
-        torch.set_num_threads(threads)
-    module, card = load_checkpoint(model, map_location=options.get("device", "cpu"))
+    if is_onnx_model(model):  # ONNX Runtime alone: no torch imported
+        module = OnnxModel(model, threads)
+        card = module.card
+    else:
+        import torch
+
+        from models.checkpoints import load_checkpoint
+
+        if threads:
+            torch.set_num_threads(threads)
+        module, card = load_checkpoint(model, map_location=options.get("device", "cpu"))
     result = score_store(module, card, store, out, start=start, stop=stop, **options)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     return {"result": result.to_dict(), "outputs": fingerprints([out]), "worker": worker}

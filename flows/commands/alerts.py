@@ -111,13 +111,23 @@ def _score_follow(args: argparse.Namespace, scorer: Scorer) -> int:
     return 0
 
 
-def _score(args: argparse.Namespace) -> int:
-    from models.alert_scoring import load_alert_scorer
-    from models.checkpoints import CheckpointError
+def _alert_scorer(args: argparse.Namespace) -> Scorer:
+    """The real-bogus scorer of ``--model``: an exported ``.onnx`` (ONNX Runtime alone, no torch) or a
+    checkpoint. Raises ValueError (CheckpointError, OnnxModelError) for a model that cannot be used."""
+    from pipeline.alerts import require_real_bogus
+    from pipeline.scoring.onnx_model import is_onnx_model, load_onnx_scorer
 
+    if is_onnx_model(args.model):
+        return require_real_bogus(load_onnx_scorer(args.model))
+    from models.alert_scoring import load_alert_scorer
+
+    return load_alert_scorer(args.model, args.device)  # refuses a model that is not real-bogus
+
+
+def _score(args: argparse.Namespace) -> int:
     try:
-        scorer = load_alert_scorer(args.model, args.device)  # refuses a model that is not real-bogus
-    except (CheckpointError, ValueError, FileNotFoundError) as err:
+        scorer = _alert_scorer(args)
+    except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_MODEL
     if args.follow:

@@ -26,7 +26,7 @@ from flows.commands._command import add_command, print_result
 
 EXIT_BAD_INPUT = 2
 
-SCORE_HELP = "score a stamp store with a checkpoint into a scored catalog"
+SCORE_HELP = "score a stamp store with a checkpoint (or an exported .onnx) into a scored catalog"
 SCORE_DESCRIPTION = (
     "Load a checkpoint (model.ckpt with model_card.json; never runs code), check that its channels, "
     "stamp size and ingest frame match the store (channels in another order are reordered by name; a "
@@ -60,9 +60,15 @@ def _run_flow(run: Callable[[], Any], errors: tuple[type[Exception], ...]) -> in
 
 def _score(args: argparse.Namespace) -> int:
     from flows.score_flow import score_flow
-    from models.checkpoints import CheckpointError
     from pipeline.scoring import ModelInputMismatch
+    from pipeline.scoring.onnx_model import OnnxModelError, is_onnx_model
     from pipeline.store import StoreValidationError
+
+    errors: tuple[type[Exception], ...] = (OnnxModelError, ModelInputMismatch, StoreValidationError)
+    if not is_onnx_model(args.model):  # an exported .onnx scores without torch, which checkpoints need
+        from models.checkpoints import CheckpointError
+
+        errors = (CheckpointError, *errors)
 
     return _run_flow(
         lambda: score_flow(
@@ -79,7 +85,7 @@ def _score(args: argparse.Namespace) -> int:
             runner=runner_options(args),
             progress=is_tty(),
         ),
-        (CheckpointError, ModelInputMismatch, StoreValidationError, FileNotFoundError, KeyError),
+        (*errors, FileNotFoundError, KeyError),
     )
 
 

@@ -12,6 +12,9 @@
   joined.
 - :mod:`pipeline.scoring.fast_inference`: the ONNX Runtime fast path, checked against PyTorch.
 - :mod:`pipeline.scoring.morphology_classes`: derived morphology classes from the 37 Galaxy Zoo answers.
+- :mod:`pipeline.scoring.onnx_model`: self-describing ``.onnx`` models (card in the metadata) scored by ONNX
+  Runtime alone (:class:`OnnxModel`, :class:`OnnxScorer`; no torch).
+- :mod:`pipeline.scoring.onnx_export`: a checkpoint's model and preparation exported to one (torch).
 """
 
 from pipeline._lazy import lazy_exports
@@ -44,8 +47,16 @@ _EXPORTS = {
     "check_inputs": "model_inputs",
     "plan_inputs": "model_inputs",
     "plan_store_inputs": "model_inputs",
+    "OnnxExportError": "onnx_export",
+    "export_model": "onnx_export",
+    "OnnxModel": "onnx_model",
+    "OnnxModelError": "onnx_model",
+    "OnnxScorer": "onnx_model",
+    "is_onnx_model": "onnx_model",
+    "load_onnx_scorer": "onnx_model",
     "Scorer": "scorer",
     "score_batches": "scorer",
+    "probe_stamps": "scorer",
     "score_store": "scorer",
     "scoring_prep": "scorer",
 }

@@ -42,20 +42,24 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from pipeline import __version__
 from pipeline.io import ParquetTableWriter, output_format, publish_catalog, staging_parquet_path
-from pipeline.prep import PREP_KEYS, BatchPrep, describe_frame, frame_from
-from pipeline.scoring.contract import ScoringModel, prep_config
-from pipeline.scoring.fast_inference import FastInference, InferenceOptions
+from pipeline.prep import describe_frame, frame_from
 from pipeline.scoring.heads import TaskHead, head_for
 from pipeline.scoring.inputs import DEFAULT_BATCH_SIZE, StampBatch, iter_store_batches
 from pipeline.scoring.model_inputs import check_inputs, plan_store_inputs
 from pipeline.store import open_store
+
+if TYPE_CHECKING:  # torch is imported where a torch model runs: an ONNX model scores without it
+    import torch
+
+    from pipeline.prep import BatchPrep
+    from pipeline.scoring.contract import ScoringModel
+    from pipeline.scoring.fast_inference import FastInference
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,9 @@ def scoring_prep(module: ScoringModel, card: Mapping[str, Any]) -> BatchPrep:
     """How batches are prepared for this model: the card's ``data_config`` (fill, keep_mask, preprocess),
     over the model's own ``data_config()`` when it has one (which gives the preprocessing callables a JSON
     card cannot hold; the card wins where both say something)."""
+    from pipeline.prep import PREP_KEYS, BatchPrep
+    from pipeline.scoring.contract import prep_config
+
     config = {k: v for k, v in prep_config(module).items() if k in PREP_KEYS}
     config.update({k: v for k, v in (card.get("data_config") or {}).items() if k in PREP_KEYS})
     return BatchPrep.from_config(config)
@@ -109,21 +116,29 @@ class Scorer:
         backend: str = "auto",
         threads: int | None = None,
     ):
-        self.card = dict(card)
-        self.head: TaskHead = head_for(self.card)
-        self.task = self.head.task
+        import torch
+
+        from pipeline.scoring.fast_inference import InferenceOptions
+
+        self._init_card(card)
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
         self.prep = scoring_prep(module, self.card)
-        self.output_names = [str(n) for n in self.card.get("output_names", [])]
-        self.model_name = str(self.card.get("model_name", ""))
-        self.model_version = str(self.card.get("model_version", ""))
         self.inference_options = InferenceOptions(backend, threads)
         self.fast: FastInference | None = None  # the inference path of the last stamp shape scored
         self._fast_by_shape: dict[tuple[int, ...], FastInference] = {}
         channels, hw = self.card.get("channels"), self.card.get("stamp_shape")
         if channels and hw and len(hw) == 2:
             self.prepare((len(channels), int(hw[0]), int(hw[1])))
+
+    def _init_card(self, card: Mapping[str, Any]) -> None:
+        """The card and what comes from it alone: task head, output names, model name and version."""
+        self.card = dict(card)
+        self.head: TaskHead = head_for(self.card)
+        self.task = self.head.task
+        self.output_names = [str(n) for n in self.card.get("output_names", [])]
+        self.model_name = str(self.card.get("model_name", ""))
+        self.model_version = str(self.card.get("model_version", ""))
 
     # ------------------------------------------------------------------------------------------ model
     def prepare(self, stamp_shape: Sequence[int]) -> FastInference:
@@ -132,18 +147,15 @@ class Scorer:
         The probe batch is :data:`PROBE_STAMPS` seeded noise stamps with a central source, prepared like
         every batch; it is the export example and the exactness check of the fast path.
         """
+        import torch
+
+        from pipeline.scoring.fast_inference import FastInference
+
         shape = tuple(int(v) for v in stamp_shape)
         if shape not in self._fast_by_shape:
-            c, h, w = shape
-            rng = np.random.default_rng(0)
-            yy, xx = np.mgrid[:h, :w]
-            blob = np.exp(-((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2) / (2 * (max(h, w) / 10) ** 2))
-            raw = (
-                rng.normal(0.0, 1.0, (PROBE_STAMPS, c, h, w))
-                + rng.uniform(0, 20, (PROBE_STAMPS, c, 1, 1)) * blob
-            )
+            raw = probe_stamps(shape)
             with torch.no_grad():
-                probe = self.prep(torch.from_numpy(raw.astype(np.float32)).to(self.device), None)
+                probe = self.prep(torch.from_numpy(raw).to(self.device), None)
             self._fast_by_shape[shape] = FastInference(
                 self.module, probe, self.inference_options, self.device
             )
@@ -155,13 +167,7 @@ class Scorer:
         k = len(self.output_names)
         if stamps.shape[0] == 0:
             return np.zeros((0, k), np.float32)
-        fast = self.prepare(stamps.shape[1:])
-        with torch.inference_mode():
-            # Like training (StoreBatchDataset), the mask is used only when it changes the result: masked
-            # pixels are stored as 0, which filling with zeros leaves as they are.
-            x = torch.from_numpy(np.ascontiguousarray(stamps, np.float32)).to(self.device)
-            x = self.prep(x, mask if self.prep.needs_mask else None)
-            out = fast(x).float().cpu().numpy()
+        out = self._outputs(stamps, mask)
         if out.ndim != 2 or out.shape[1] != k:
             raise ValueError(
                 f"the model returned shape {out.shape}; its card lists {k} outputs {self.output_names}"
@@ -173,6 +179,18 @@ class Scorer:
                 "expects predict_tensor/predict_step to return them (softmax or the Galaxy Zoo tree applied)"
             )
         return out
+
+    def _outputs(self, stamps: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """``(B, K)`` float32 outputs of raw stamps, prepared and run by the inference path."""
+        import torch
+
+        fast = self.prepare(stamps.shape[1:])
+        with torch.inference_mode():
+            # Like training (StoreBatchDataset), the mask is used only when it changes the result: masked
+            # pixels are stored as 0, which filling with zeros leaves as they are.
+            x = torch.from_numpy(np.ascontiguousarray(stamps, np.float32)).to(self.device)
+            x = self.prep(x, mask if self.prep.needs_mask else None)
+            return fast(x).float().cpu().numpy()
 
     # ------------------------------------------------------------------------------------------ columns
     def columns(self, batch: StampBatch, first_row: int = 0) -> dict[str, np.ndarray]:
@@ -253,6 +271,16 @@ class Scorer:
         return meta
 
 
+def probe_stamps(stamp_shape: Sequence[int]) -> np.ndarray:
+    """:data:`PROBE_STAMPS` seeded raw stamps ``(N, C, H, W)`` float32: noise and a central source."""
+    c, h, w = (int(v) for v in stamp_shape)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:h, :w]
+    blob = np.exp(-((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2) / (2 * (max(h, w) / 10) ** 2))
+    raw = rng.normal(0.0, 1.0, (PROBE_STAMPS, c, h, w)) + rng.uniform(0, 20, (PROBE_STAMPS, c, 1, 1)) * blob
+    return raw.astype(np.float32)
+
+
 def score_batches(scorer: Scorer, batches: Iterable[StampBatch]) -> Iterator[dict[str, np.ndarray]]:
     """Lazily score an iterable of batches: one dict of catalog columns per batch, nothing held back."""
     first = 0
@@ -277,6 +305,15 @@ class ScoreResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _scorer_of(module: Any, card: Mapping[str, Any], device: Any, backend: str, threads: Any) -> Scorer:
+    """The scorer of a torch model, or of an :class:`pipeline.scoring.onnx_model.OnnxModel` (no torch)."""
+    from pipeline.scoring.onnx_model import OnnxModel, OnnxScorer
+
+    if isinstance(module, OnnxModel):
+        return OnnxScorer(module, card)
+    return Scorer(module, card, device, backend=backend, threads=threads)
 
 
 def score_store(
@@ -326,7 +363,7 @@ def score_store(
     fmt = output_format(out, fmt)
     with open_store(store) as opened:
         attrs, plan = opened.attrs, plan_store_inputs(card, opened)
-        scorer = Scorer(module, card, device, backend=backend, threads=threads)
+        scorer = _scorer_of(module, card, device, backend, threads)
         scorer.prepare(plan.stamp_shape((len(opened.channels), *opened.stamp_shape)))
         meta = {
             **scorer.meta,
