@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -60,3 +61,47 @@ def score_alerts(
     With Spark: ``df.mapInPandas(lambda frames: (score_alerts(f) for f in frames), schema)``.
     """
     return score_alert_frame(frame, load_alert_scorer(model, device))
+
+
+#: The struct a Spark UDF of :func:`alert_score_udf` returns per alert (Spark DDL).
+UDF_SCHEMA = "objectId string, candid long, rb double, label string, reason string"
+
+
+def alert_score_udf(model: str | os.PathLike | None = None, *, device: str = "cpu") -> Any:
+    """A Spark ``pandas_udf`` scoring alerts, as a Fink science module runs (needs pyspark).
+
+    Call it on the columns ``objectId``, ``candid``, ``candidate`` (struct) and the three cutouts' bytes
+    (``cutoutScience.stampData``, ``cutoutTemplate.stampData``, ``cutoutDifference.stampData``); it returns a
+    struct :data:`UDF_SCHEMA` per alert (``rb`` null and ``reason`` set when the alert could not be scored).
+    The model (path, shipped name resolved by the caller, or ``$STAMPFLOW_ALERT_MODEL``) is loaded once per
+    executor Python worker (:func:`load_alert_scorer`).
+    """
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf(UDF_SCHEMA)  # type: ignore[call-overload]
+    def stampflow_rb(
+        object_id: pd.Series,
+        candid: pd.Series,
+        candidate: pd.DataFrame,
+        science: pd.Series,
+        template: pd.Series,
+        difference: pd.Series,
+    ) -> pd.DataFrame:
+        frame = pd.DataFrame(
+            {
+                "objectId": object_id,
+                "candid": candid,
+                # Spark hands a struct column over as a DataFrame; the frame scorer wants one dict per row
+                "candidate": candidate.astype(object).where(candidate.notna(), None).to_dict("records"),
+                "cutoutScience": science,
+                "cutoutTemplate": template,
+                "cutoutDifference": difference,
+            }
+        )
+        scored = score_alerts(frame, model, device=device)
+        # a row rejected before its fields were read (no cutouts, not FITS) keeps the input's identifiers
+        scored["candid"] = scored["candid"].where(scored["candid"] >= 0, candid.values)
+        scored["objectId"] = scored["objectId"].where(scored["objectId"] != "", object_id.values)
+        return scored[["objectId", "candid", "rb", "label", "reason"]].astype({"rb": "float64"})
+
+    return stampflow_rb
