@@ -135,7 +135,7 @@ def frame_image(image: GalaxyImage, frame: IngestFrame) -> GalaxyImage:
     try:
         with one_torch_thread():
             pixels = frame.apply(image.pixels)
-            mask = frame.apply(image.mask.astype(np.float32)) > 0 if image.mask.any() else None
+            mask = frame.apply_mask(image.mask)
     except ValueError as err:
         raise StampRejected("smaller_than_frame", f"{image.path}: {err}") from err
-    return replace(image, pixels=pixels, mask=np.zeros(pixels.shape, bool) if mask is None else mask)
+    return replace(image, pixels=pixels, mask=mask)

@@ -58,6 +58,15 @@ class IngestFrame:
         out = crop_and_downsample(batch, self.crop, self.size).numpy()
         return out[0] if x.ndim == 3 else out
 
+    def apply_mask(self, mask: np.ndarray) -> np.ndarray:
+        """``(C, S, S)`` or ``(N, C, S, S)`` bool mask -> the framed bool mask: a framed pixel is masked when
+        any pixel its area average includes is (an all-False mask is framed without the average)."""
+        m = np.asarray(mask, dtype=bool)
+        if not m.any():
+            shape = (*m.shape[:-2], self.size, self.size)
+            return np.zeros(shape, bool)
+        return self.apply(m.astype(np.float32)) > 0
+
     def to_attr(self) -> str:
         """The JSON value of the store attribute :data:`FRAME_ATTR`."""
         return json.dumps(asdict(self), sort_keys=True)

@@ -74,12 +74,7 @@ class InputPlan:
             mask = mask[:, list(self.order)] if mask is not None else None
         if self.frame is not None:
             stamps = self.frame.apply(stamps)
-            if mask is not None:  # most stores mask nothing: skip framing an all-False mask
-                mask = (
-                    self.frame.apply(mask.astype(np.float32)) > 0
-                    if mask.any()
-                    else np.zeros(stamps.shape, bool)
-                )
+            mask = self.frame.apply_mask(mask) if mask is not None else None
         if stamps is batch.stamps:
             return batch
         return replace(batch, stamps=np.ascontiguousarray(stamps), mask=mask)
