@@ -20,7 +20,10 @@ Statistics (8-bit units: the float pixels of :func:`pipeline.io.read_image` x 25
 - ``labels``: the mean of each of the 37 Kaggle answers (Q6 "odd" ``Class6.1`` included), real and sim,
   and the largest absolute difference.
 
-Only these marginal statistics of the real dev set may set simulator parameters (no per-galaxy fitting).
+Only these marginal statistics of the real dev set may set simulator parameters (no per-galaxy fitting),
+and only of its training part: the real sample is drawn from the galaxies outside the test split of
+benchmarks/morphology_real.py (``split_dev(ids, 214, seed 0)``), whose test galaxies must not shape the
+simulation that pretrains the models it evaluates.
 """
 
 from __future__ import annotations
@@ -152,7 +155,11 @@ def compare(real: dict, sim: dict) -> dict[str, object]:
 def run(n: int = 300, seed: int = 0, style: str = "sdss-jpeg", sim_dir: Path | None = None) -> dict:
     """Real dev images (a seeded sample of ``n``) vs ``n`` simulated ones; see the module docstring."""
     rng = np.random.default_rng(seed)
-    real_paths = sorted((REAL_DIR / "images").glob("*.jpg"))
+    from benchmarks.morphology_real_data import split_dev
+
+    all_paths = sorted((REAL_DIR / "images").glob("*.jpg"))
+    test = set(split_dev([p.stem for p in all_paths], 214, 0).test)
+    real_paths = [p for p in all_paths if p.stem not in test]  # never the real benchmark's test galaxies
     real_paths = [real_paths[i] for i in sorted(rng.choice(len(real_paths), min(n, len(real_paths)), False))]
     real = folder_stats(real_paths)
     real["labels"] = label_means(REAL_DIR / "training_solutions_rev1.csv", [int(p.stem) for p in real_paths])
