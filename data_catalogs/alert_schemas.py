@@ -324,14 +324,52 @@ def alert_row(record: Mapping[str, Any], family: str) -> dict[str, Any]:
     return {name: _value(kind, fields.get(name)) for name, (kind, _, _) in ALERT_COLUMNS.items()}
 
 
+#: Bit of each quality flag in a scored alert's ``quality_flags`` (an int: the sum of the set flags' bits).
+QUALITY_BITS = {"flag_masked": 1, "flag_edge": 2, "flag_nan": 4, "flag_saturated_core": 8, "flag_nbad": 16}
+
+#: Quality columns of a scored alert (:mod:`pipeline.alerts.quality`; thresholds from its config): name ->
+#: (kind, unit, description). Flagged alerts are scored like the others; a flag never drops an alert.
+QUALITY_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "flag_edge": (
+        "bool",
+        "",
+        "True when the stamp was cut by the CCD edge (ZTF cutout under 63x63) and padded",
+    ),
+    "nan_fraction": (
+        "float",
+        "",
+        "Fraction of the pixels the packet sent (all channels, padding not counted) that are NaN or blank",
+    ),
+    "flag_nan": ("bool", "", "True when nan_fraction is above the configured nan.max_fraction"),
+    "core_peak": (
+        "float",
+        "DN (ZTF) or nJy (Rubin)",
+        "Peak of the science stamp in the central box of saturation.core_half_width px around the candidate",
+    ),
+    "flag_saturated_core": (
+        "bool",
+        "",
+        "True when core_peak is at or above the survey's configured saturation level",
+    ),
+    "flag_nbad": ("bool", "", "True when the packet's nbad is above the configured nbad.max"),
+    "quality_flags": (
+        "int",
+        "",
+        "Quality flags as bits (0: none): 1 flag_masked, 2 flag_edge, 4 flag_nan, 8 flag_saturated_core, "
+        "16 flag_nbad",
+    ),
+}
+
+
 def column_units() -> dict[str, str]:
-    """Column -> unit of :data:`ALERT_COLUMNS` (only those that have one)."""
-    return {name: unit for name, (_, unit, _) in ALERT_COLUMNS.items() if unit}
+    """Column -> unit of :data:`ALERT_COLUMNS` and :data:`QUALITY_COLUMNS` (only those that have one)."""
+    columns = {**ALERT_COLUMNS, **QUALITY_COLUMNS}
+    return {name: unit for name, (_, unit, _) in columns.items() if unit}
 
 
 def column_descriptions() -> dict[str, str]:
-    """Column -> description of :data:`ALERT_COLUMNS`."""
-    return {name: desc for name, (_, _, desc) in ALERT_COLUMNS.items()}
+    """Column -> description of :data:`ALERT_COLUMNS` and :data:`QUALITY_COLUMNS`."""
+    return {name: desc for name, (_, _, desc) in {**ALERT_COLUMNS, **QUALITY_COLUMNS}.items()}
 
 
 #: The published Avro schema of stampflow's per-alert classification records (broker output).

@@ -3,7 +3,8 @@ following a folder) and ``stampflow alerts ingest`` (packets into a stamp store)
 
 Exit codes: 0 done (``score``: something was scored or there was nothing to score; ``ingest``: something was
 ingested); 1 nothing could be scored/ingested; 2 the model cannot be used (missing or unsafe checkpoint,
-not a real-bogus model); 3 the output cannot be written.
+not a real-bogus model, models of different stamp sizes) or the ``--quality-config`` is invalid; 3 the output
+cannot be written.
 
 For Spark pandas UDFs: :func:`models.alert_scoring.score_alerts` (the model named by ``model=`` or
 ``$STAMPFLOW_ALERT_MODEL``, loaded once per process).
@@ -21,14 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from flows.cli_common import (
     EXIT_NOTHING_INGESTED,
-    add_checkpoint_argument,
     add_runner_arguments,
+    checkpoint_path,
     parse_stamp_size,
     run_ingest_and_report,
 )
 from flows.commands._command import add_command
 
 if TYPE_CHECKING:
+    from pipeline.alerts import QualityThresholds
     from pipeline.scoring import Scorer
 
 EXIT_BAD_MODEL = 2
@@ -39,7 +41,12 @@ SCORE_DESCRIPTION = (
     "micro-batches and write OUT/scored.parquet (alert fields verbatim + rb, p_<class>, label, model "
     "name/version), OUT/classifications.avro (one record per alert, schema "
     "data_catalogs/schemas/stampflow.classification.avsc; --jsonl adds classifications.jsonl), "
-    "OUT/rejects.csv and OUT/summary.json. With --follow, watch the INPUT folders and score new "
+    "OUT/rejects.csv and OUT/summary.json. Every scored alert carries quality flags as columns (flag_masked, "
+    "flag_edge, nan_fraction/flag_nan, core_peak/flag_saturated_core, flag_nbad, quality_flags bits; "
+    "thresholds from --quality-config, default the shipped quality_defaults.toml): no alert is dropped for "
+    "quality. --model repeated: each batch is decoded once and scored by every model (the first model's "
+    "columns as with one model, the others' as rb_<name>, p_<class>_<name>, label_<name>; one broker "
+    "record per alert and model). With --follow, watch the INPUT folders and score new "
     "files as they land into OUT/batches/NNNNNN/, each file exactly once across restarts "
     "(state in OUT/follow_state.sqlite); stop with Ctrl-C/SIGTERM (the current batch is finished)."
 )
@@ -56,13 +63,14 @@ INGEST_DESCRIPTION = (
 
 
 # --------------------------------------------------------------------------------------------- score
-def _score_once(args: argparse.Namespace, scorer: Scorer) -> int:
+def _score_once(args: argparse.Namespace, scorer: list[Scorer], quality: QualityThresholds) -> int:
     from pipeline.alerts import score_alert_files
 
     report = score_alert_files(
         args.inputs,
         scorer,
         args.out,
+        quality=quality,
         jsonl=args.jsonl,
         batch_alerts=args.batch_alerts,
         workers=args.workers,
@@ -75,7 +83,7 @@ def _score_once(args: argparse.Namespace, scorer: Scorer) -> int:
     return 0
 
 
-def _score_follow(args: argparse.Namespace, scorer: Scorer) -> int:
+def _score_follow(args: argparse.Namespace, scorer: list[Scorer], quality: QualityThresholds) -> int:
     from pipeline.alerts import FollowSettings, follow_alerts
 
     stop = threading.Event()
@@ -98,6 +106,7 @@ def _score_follow(args: argparse.Namespace, scorer: Scorer) -> int:
                 idle_exit_s=args.idle_exit,
                 max_batches=args.max_batches,
             ),
+            quality=quality,
             jsonl=args.jsonl,
             batch_alerts=args.batch_alerts,
             workers=args.workers,
@@ -111,23 +120,27 @@ def _score_follow(args: argparse.Namespace, scorer: Scorer) -> int:
     return 0
 
 
-def _alert_scorer(args: argparse.Namespace) -> Scorer:
-    """The real-bogus scorer of ``--model``: an exported ``.onnx`` (ONNX Runtime alone, no torch) or a
+def _alert_scorer(model: Path, device: str) -> Scorer:
+    """The real-bogus scorer of one ``--model``: an exported ``.onnx`` (ONNX Runtime alone, no torch) or a
     checkpoint. Raises ValueError (CheckpointError, OnnxModelError) for a model that cannot be used."""
     from pipeline.alerts import require_real_bogus
     from pipeline.scoring.onnx_model import is_onnx_model, load_onnx_scorer
 
-    if is_onnx_model(args.model):
-        return require_real_bogus(load_onnx_scorer(args.model))
+    if is_onnx_model(model):
+        return require_real_bogus(load_onnx_scorer(model))
     from models.alert_scoring import load_alert_scorer
 
-    return load_alert_scorer(args.model, args.device)  # refuses a model that is not real-bogus
+    return load_alert_scorer(model, device)  # refuses a model that is not real-bogus
 
 
 def _score(args: argparse.Namespace) -> int:
+    from pipeline.alerts import AlertScorer, load_quality_config
+
     try:
-        scorer = _alert_scorer(args)
-    except (ValueError, FileNotFoundError) as err:
+        quality = load_quality_config(args.quality_config)
+        scorer = [_alert_scorer(model, args.device) for model in args.model]
+        AlertScorer(scorer, quality=quality)  # models of different stamp sizes are refused here
+    except (ValueError, FileNotFoundError) as err:  # QualityConfigError is a ValueError naming file and key
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_MODEL
     if args.follow:
@@ -136,7 +149,7 @@ def _score(args: argparse.Namespace) -> int:
             print(f"error: --follow watches folders; not folders: {missing}", file=sys.stderr)
             return EXIT_NOTHING_INGESTED
     # an output that cannot be written is an OutputError: exit 3 (flows.cli.run_command)
-    return _score_follow(args, scorer) if args.follow else _score_once(args, scorer)
+    return _score_follow(args, scorer, quality) if args.follow else _score_once(args, scorer, quality)
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -164,7 +177,20 @@ def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     score.add_argument(
         "inputs", nargs="+", type=Path, help="Avro files and/or folders (folders with --follow)"
     )
-    add_checkpoint_argument(score, "real-bogus checkpoint")
+    score.add_argument(
+        "--model",
+        type=checkpoint_path,
+        action="append",
+        required=True,
+        help="real-bogus checkpoint (model.ckpt), an exported model (.onnx) or a shipped model's name; "
+        "repeat to score every batch with several models (decoded once)",
+    )
+    score.add_argument(
+        "--quality-config",
+        type=Path,
+        help="TOML file of quality-flag thresholds over the shipped defaults "
+        "(pipeline/alerts/quality_defaults.toml; docs/alerts.md, 'Quality flags')",
+    )
     score.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     score.add_argument("--jsonl", action="store_true", help="also write classifications.jsonl")
     score.add_argument("--batch-alerts", type=int, default=1024, help="alerts per model call (default 1024)")

@@ -9,6 +9,8 @@ or JSON: decoding, stamps, scoring and broker output.
 - :mod:`pipeline.alerts.decode`: packets to :class:`Alert` records and cutout triplets, in parallel.
 - :mod:`pipeline.alerts.cutouts`: the gzipped FITS cutouts of a packet to pixels and masks.
 - :mod:`pipeline.alerts.stamps`: a triplet brought to the model's stamp size.
+- :mod:`pipeline.alerts.quality`: quality flags of scored alerts, thresholds from a TOML config.
+- :mod:`pipeline.alerts.scorers`: one or several real-bogus models on a decoded micro-batch.
 - :mod:`pipeline.alerts.scoring`: alert files, or the new files of followed folders, scored straight to a
   catalog and broker records.
 - :mod:`pipeline.alerts.outputs`: the output folder of a scoring run (catalog, broker records, rejects,
@@ -47,13 +49,18 @@ _EXPORTS = {
     "FollowState": "follow",
     "STATE_NAME": "follow",
     "StabilityWatcher": "follow",
-    "AlertScorer": "scoring",
+    "AlertScorer": "scorers",
+    "alert_catalog": "scorers",
     "alert_batch_writer": "scoring",
     "follow_alerts": "scoring",
-    "require_real_bogus": "scoring",
+    "require_real_bogus": "scorers",
     "score_alert_files": "scoring",
     "write_alert_outputs": "scoring",
     "conform": "stamps",
+    "edge_cut": "stamps",
+    "QualityConfigError": "quality",
+    "QualityThresholds": "quality",
+    "load_quality_config": "quality",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -16,12 +16,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_catalogs.alert_schemas import ALERT_COLUMNS, CUTOUT_FIELDS, AlertSchemaError, alert_row
+from data_catalogs.alert_schemas import (
+    ALERT_COLUMNS,
+    CUTOUT_FIELDS,
+    QUALITY_COLUMNS,
+    AlertSchemaError,
+    alert_row,
+)
 from pipeline.alerts.broker import utc_datetime
 from pipeline.alerts.cutouts import decode_cutout
 from pipeline.alerts.decode import Alert
 from pipeline.alerts.duplicates import DuplicateFilter
-from pipeline.alerts.scoring import DEFAULT_BATCH_ALERTS, AlertScorer
+from pipeline.alerts.scorers import AlertScorer
+from pipeline.alerts.scoring import DEFAULT_BATCH_ALERTS
 from pipeline.io import StampRejected
 from pipeline.scoring import Scorer
 
@@ -43,6 +50,8 @@ def _frame_column(frame: pd.DataFrame, field: str) -> pd.Series | None:
             return frame[name]
     return None
 
+
+_QUALITY_DTYPES = {"bool": bool, "int": np.int32, "float": np.float32}
 
 _RECORD_COLUMNS = (
     "objectId",
@@ -117,7 +126,9 @@ def score_alert_frame(
 
     Returns:
         A DataFrame with the frame's index: ``objectId``, ``candid``, ``rb`` (NaN when not scored),
-        ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version``, ``n_masked``, ``reason`` and
+        ``p_<class>``, ``label``, ``classifier_name``, ``classifier_version``, ``n_masked``, the quality
+        columns (:mod:`pipeline.alerts.quality`: ``flag_*``, ``nan_fraction``, ``core_peak``,
+        ``quality_flags``; zero/False when not scored), ``reason`` and
         ``error`` ('' when scored: a row that cannot be scored is kept, with its reason; a copy of an
         earlier row's alert is ``duplicate``).
     """
@@ -138,6 +149,8 @@ def score_alert_frame(
             "classifier_name": alert_scorer.classifier_name,
             "classifier_version": alert_scorer.classifier_version,
             "n_masked": np.full(n, -1, np.int32),
+            **{name: np.zeros(n, _QUALITY_DTYPES[kind]) for name, (kind, _, _) in QUALITY_COLUMNS.items()},
+            "flag_masked": np.zeros(n, bool),
             "reason": np.full(n, "", dtype=object),
             "error": np.full(n, "", dtype=object),
         },
@@ -170,6 +183,6 @@ def score_alert_frame(
             out.iloc[i, out.columns.get_loc("reason")] = r.reason
             out.iloc[i, out.columns.get_loc("error")] = r.error
         rows = [by_label[s] for s in cols["source"]]
-        for name in ("rb", *names, "label", "n_masked"):
+        for name in ("rb", *names, "label", "n_masked", *QUALITY_COLUMNS, "flag_masked"):
             out.iloc[rows, out.columns.get_loc(name)] = cols[name]
     return out

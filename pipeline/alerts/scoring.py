@@ -10,7 +10,9 @@ folder (:class:`pipeline.alerts.outputs.AlertOutputs`: ``scored.parquet``, ``cla
 (``path#index``), the alert's columns verbatim (:data:`data_catalogs.alert_schemas.ALERT_COLUMNS`; the
 packet's own ``rb``/``rbversion`` become ``rb_input``/``rbversion_input`` because the model's score takes
 ZTF's names), ``p_<class>``, ``rb``, ``label``, ``rbversion``, ``n_masked``, ``flag_masked``, ``model_name``,
-``model_version``, ``scored_at`` (ISO 8601 UTC).
+``model_version``, the quality flags (:mod:`pipeline.alerts.quality`), ``scored_at`` (ISO 8601 UTC). Several
+models can score one run: each micro-batch is decoded and conformed once and scored by each
+(:mod:`pipeline.alerts.scorers`: the first model's columns keep their names, the others get a suffix).
 
 :func:`pipeline.alerts.frames.score_alert_frame` scores a pandas DataFrame of packets whose cutouts are in
 columns (Fink's column names), for a Spark pandas UDF, with the same :class:`AlertScorer`;
@@ -24,125 +26,23 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
-from data_catalogs.alert_schemas import ALERT_COLUMNS, column_descriptions, column_units
-from pipeline.alerts.broker import classification_records
-from pipeline.alerts.decode import (
-    Alert,
-    AlertDecoder,
-    DecodedFile,
-    Reject,
-    expand_alert_inputs,
-    is_alert_name,
-)
+from pipeline.alerts.decode import Alert, AlertDecoder, DecodedFile, expand_alert_inputs, is_alert_name
 from pipeline.alerts.follow import DecodedLike, FollowReport, FollowSettings, follow
 from pipeline.alerts.outputs import AlertOutputs, AlertScoreReport
-from pipeline.alerts.stamps import conform
-from pipeline.io import StampRejected
-from pipeline.scoring import Scorer, StampBatch
+from pipeline.alerts.quality import QualityThresholds
+from pipeline.alerts.scorers import AlertScorer
+from pipeline.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
 #: Alerts scored per model call (a ZTF night's micro-batch; memory ~ 100 MB at 63x63).
 DEFAULT_BATCH_ALERTS = 1024
-DEFAULT_STAMP_SHAPE = (63, 63)
-
-
-def alert_catalog(alerts: Sequence[Alert]) -> pd.DataFrame:
-    """``source`` + :data:`ALERT_COLUMNS` of alerts as a typed DataFrame (str, int64, float64)."""
-    data: dict[str, np.ndarray] = {"source": np.array([a.source for a in alerts], dtype=object)}
-    for name, (kind, _, _) in ALERT_COLUMNS.items():
-        dtype = object if kind == "str" else (np.int64 if kind == "int" else np.float64)
-        data[name] = np.array([a.row[name] for a in alerts], dtype=dtype)
-    return pd.DataFrame(data)
-
-
-def require_real_bogus(scorer: Scorer) -> Scorer:
-    """``scorer`` itself when its model is a real-bogus model; else ValueError naming the model's task."""
-    if scorer.task != "realbogus":
-        raise ValueError(
-            f"alerts are scored with real-bogus models; {scorer.model_name!r} is a {scorer.task} model"
-        )
-    return scorer
-
-
-class AlertScorer:
-    """A real-bogus :class:`Scorer` applied to decoded alerts.
-
-    Args:
-        scorer: the model and its card (task ``realbogus``).
-        stamp_shape: ``(H, W)`` the stamps are brought to (default: the card's ``stamp_shape``, else 63x63).
-    """
-
-    def __init__(self, scorer: Scorer, stamp_shape: tuple[int, int] | None = None):
-        self.scorer = require_real_bogus(scorer)
-        card_shape = scorer.card.get("stamp_shape")
-        self.stamp_shape = tuple(
-            stamp_shape or (card_shape and tuple(int(v) for v in card_shape)) or DEFAULT_STAMP_SHAPE
-        )
-        self.class_names = list(scorer.output_names)
-
-    @property
-    def classifier_name(self) -> str:
-        return self.scorer.model_name
-
-    @property
-    def classifier_version(self) -> str:
-        return self.scorer.model_version
-
-    def stamps(self, alerts: Sequence[Alert]) -> tuple[np.ndarray, np.ndarray, list[Alert], list[Reject]]:
-        """``(stamps (B, 3, H, W), mask, kept alerts, rejects)``: alerts conformed to the stamp size."""
-        planes, masks, kept, rejects = [], [], [], []
-        for alert in alerts:
-            try:
-                pixels, mask = conform(alert.pixels, alert.mask, self.stamp_shape, alert.row, alert.source)
-            except StampRejected as err:
-                rejects.append(Reject(alert.source, err.reason, str(err)))
-                continue
-            planes.append(pixels)
-            masks.append(mask)
-            kept.append(alert)
-        h, w = self.stamp_shape
-        if not planes:
-            return np.zeros((0, 3, h, w), np.float32), np.zeros((0, 3, h, w), bool), kept, rejects
-        return np.stack(planes), np.stack(masks), kept, rejects
-
-    def columns(
-        self, alerts: Sequence[Alert], scored_at: datetime
-    ) -> tuple[dict[str, np.ndarray], list[Reject]]:
-        """Scored-catalog columns of a micro-batch of alerts (module docstring) and the alerts refused."""
-        stamps, mask, kept, rejects = self.stamps(alerts)
-        cols = self.scorer.columns(StampBatch(stamps, mask, alert_catalog(kept)))
-        cols.pop("store_row", None)
-        cols["scored_at"] = np.full(len(kept), scored_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), dtype=object)
-        return cols, rejects
-
-    def records(self, cols: Mapping[str, np.ndarray], scored_at: datetime) -> list[dict[str, Any]]:
-        """Broker records of scored columns."""
-        return classification_records(
-            cols, self.class_names, self.classifier_name, self.classifier_version, scored_at
-        )
-
-    @property
-    def units(self) -> dict[str, str]:
-        return {**column_units(), **self.scorer.units}
-
-    @property
-    def descriptions(self) -> dict[str, str]:
-        d = {**column_descriptions(), **self.scorer.descriptions}
-        d["source"] = "Alert file and 0-based packet index (path#index)"
-        d["rb_input"] = "rb of the packet: ZTF's random-forest real-bogus score"
-        d["rbversion_input"] = "rbversion of the packet"
-        d["scored_at"] = "When the alert was scored (ISO 8601, UTC)"
-        return d
 
 
 def score_decoded(
@@ -159,6 +59,7 @@ def score_decoded(
         if decoded is None:
             break
         report.n_files += 1
+        report.n_decoded += len(decoded.alerts) + len(decoded.rejects)
         outputs.reject(decoded.rejects)
         batch.extend(decoded.alerts)
         if len(batch) >= batch_alerts:
@@ -188,7 +89,7 @@ def write_alert_outputs(
 
 def score_alert_files(
     inputs: Sequence[str | os.PathLike],
-    scorer: Scorer,
+    scorer: Scorer | Sequence[Scorer],
     out: str | os.PathLike,
     *,
     jsonl: bool = False,
@@ -196,21 +97,24 @@ def score_alert_files(
     workers: int = 1,
     stamp_shape: tuple[int, int] | None = None,
     progress: bool = False,
+    quality: QualityThresholds | None = None,
 ) -> AlertScoreReport:
-    """Score alert files and folders with a real-bogus model into the folder ``out`` (module docstring).
+    """Score alert files and folders with a real-bogus model (or several: each batch decoded once and
+    scored by each, :mod:`pipeline.alerts.scorers`) into the folder ``out`` (module docstring).
 
     Args:
         inputs: alert files (Avro, Parquet, JSON) and/or folders (searched recursively for ``*.avro``,
             ``*.parquet``, ``*.json``: :mod:`pipeline.alerts.formats`).
-        scorer: the model and card (``Scorer(module, card, device)``; loading is the caller's job).
+        scorer: the model and card (``Scorer(module, card, device)``; loading is the caller's job), or several.
         out: output folder.
         jsonl: also write ``classifications.jsonl``.
         batch_alerts: alerts per model call.
         workers: processes decoding packets (:class:`pipeline.alerts.decode.AlertDecoder`).
         stamp_shape: stamp size (default the card's).
         progress: show a progress bar (files).
+        quality: thresholds of the quality flags (default the shipped config: :mod:`pipeline.alerts.quality`).
     """
-    alert_scorer = AlertScorer(scorer, stamp_shape)
+    alert_scorer = AlertScorer(scorer, stamp_shape, quality=quality)
     files = expand_alert_inputs(inputs)
     with AlertDecoder(workers) as decoder:
         decoded = tqdm(
@@ -237,10 +141,11 @@ def alert_batch_writer(
 
 def follow_alerts(
     folders: Sequence[str | os.PathLike],
-    scorer: Scorer,
+    scorer: Scorer | Sequence[Scorer],
     out: str | os.PathLike,
     *,
     settings: FollowSettings | None = None,
+    quality: QualityThresholds | None = None,
     jsonl: bool = False,
     batch_alerts: int = DEFAULT_BATCH_ALERTS,
     workers: int = 1,
@@ -250,9 +155,11 @@ def follow_alerts(
     """Follow ``folders`` and score new alert files with a real-bogus :class:`pipeline.scoring.scorer.Scorer`.
 
     Each batch is written to ``out/batches/NNNNNN/`` (see :func:`alert_batch_writer`); state in
-    ``out/follow_state.sqlite``. ``write_batch`` replaces the writer (tests use it to simulate a crash).
+    ``out/follow_state.sqlite``. ``write_batch`` replaces the writer (tests use it to simulate a crash);
+    ``quality``: thresholds of the quality flags (default the shipped config).
     """
-    writer = write_batch or alert_batch_writer(AlertScorer(scorer), jsonl=jsonl, batch_alerts=batch_alerts)
+    alert_scorer = AlertScorer(scorer, quality=quality)
+    writer = write_batch or alert_batch_writer(alert_scorer, jsonl=jsonl, batch_alerts=batch_alerts)
     with AlertDecoder(workers) as decoder:
         return follow(
             folders,

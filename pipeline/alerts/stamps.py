@@ -121,3 +121,12 @@ def conform(
         np.pad(pixels, widths, constant_values=0.0).astype(np.float32, copy=False),
         np.pad(mask, widths, constant_values=True),
     )
+
+
+def edge_cut(survey: np.ndarray, height: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """``(B,)`` bool: which stamps were cut by the CCD edge, from their ``survey`` and received
+    ``cutout_height``/``cutout_width`` (``(B,)`` each): ZTF cutouts under :data:`ZTF_CUTOUT_SIZE` in either
+    axis (the case :func:`conform` pads on the edge's side). Rubin cutouts vary in size by design, so their
+    size tells nothing about an edge: never flagged."""
+    small = (np.asarray(height) < ZTF_CUTOUT_SIZE) | (np.asarray(width) < ZTF_CUTOUT_SIZE)
+    return (np.asarray(survey) == "ztf") & small
