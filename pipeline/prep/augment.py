@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pipeline.prep.geometric import PADDING_MODES, affine_warp, dihedral, integer_shift, random_flips
+from pipeline.prep.geometric import PADDING_MODES, affine_warp, dihedral, exact_source_index, permute_pixels
 from pipeline.prep.photometric import (
     add_gaussian_noise,
     add_poisson_noise,
@@ -256,28 +256,43 @@ class Augmenter:
             n_aux: number of trailing auxiliary channels that only get geometric transforms.
         """
         t = as_batch(x)
-        cfg = self.config
         g = generator if generator is not None else self.generator(t.device)
-        n, c = t.shape[:2]
-        n_img = c - n_aux
-        dev = t.device
-        sigma = robust_sigma(t[:, :n_img]) if cfg.noise_level > 0 else None
-        if cfg.dihedral:
-            t = dihedral(t, torch.randint(0, 8, (n,), generator=g, device=dev))
+        n_img = t.shape[1] - n_aux
+        sigma = robust_sigma(t[:, :n_img]) if self.config.noise_level > 0 else None
+        t = self._geometric(t, g)
+        return self._photometric(t, g, n_img, sigma)
+
+    def _geometric(self, t: Tensor, g: torch.Generator) -> Tensor:
+        """Dihedral, then one bilinear warp or the exact flips and integer shift (one gather for all)."""
+        cfg = self.config
+        n, dev = t.shape[0], t.device
+        k = torch.randint(0, 8, (n,), generator=g, device=dev) if cfg.dihedral else None
         if cfg.interpolating:
+            if k is not None:
+                t = dihedral(t, k)
             lo, hi = cfg.rotation_range_deg
             angle = lo + (hi - lo) * torch.rand(n, generator=g, device=dev) if cfg.rotate else None
             zoom = log_uniform(n, *cfg.zoom_range, generator=g, device=dev)
             shift = (torch.rand(n, 2, generator=g, device=dev) * 2 - 1) * cfg.shift_px
             flips = torch.rand(2, n, generator=g, device=dev) < 0.5 if cfg.flip else (None, None)
-            t = affine_warp(t, angle, shift, zoom, flips[0], flips[1], cfg.padding_mode)
-        else:
-            if cfg.flip:
-                t = random_flips(t, g)
-            if cfg.shift_px > 0:
-                s = math.floor(cfg.shift_px)
-                d = torch.randint(-s, s + 1, (2, n), generator=g, device=dev)
-                t = integer_shift(t, d[0], d[1], cfg.padding_mode)
+            return affine_warp(t, angle, shift, zoom, flips[0], flips[1], cfg.padding_mode)
+        # The same draws, in the same order, as dihedral -> random_flips -> integer_shift one by one.
+        flips = torch.rand(2, n, generator=g, device=dev) < 0.5 if cfg.flip else (None, None)
+        shift = None
+        if cfg.shift_px > 0:
+            s = math.floor(cfg.shift_px)
+            d = torch.randint(-s, s + 1, (2, n), generator=g, device=dev)
+            shift = (d[0], d[1])
+        if k is None and flips[0] is None and shift is None:
+            return t
+        h, w = t.shape[-2:]
+        index, inside = exact_source_index(n, h, w, dev, k, flips[0], flips[1], shift, cfg.padding_mode)
+        return permute_pixels(t, index, inside)
+
+    def _photometric(self, t: Tensor, g: torch.Generator, n_img: int, sigma: Tensor | None) -> Tensor:
+        """Brightness, colour, Gaussian and Poisson noise and clipping of the first ``n_img`` channels."""
+        cfg = self.config
+        n, dev = t.shape[0], t.device
         img = t[:, :n_img]
         if tuple(cfg.brightness_range) != (1.0, 1.0):
             img = img * log_uniform(n, *cfg.brightness_range, generator=g, device=dev)[:, None, None, None]
@@ -290,7 +305,7 @@ class Augmenter:
             img = add_poisson_noise(img, cfg.poisson_gain, g)
         if cfg.clip_range is not None:
             img = img.clamp(*cfg.clip_range)
-        return img if n_aux == 0 else torch.cat([img, t[:, n_img:]], dim=1)
+        return img if n_img == t.shape[1] else torch.cat([img, t[:, n_img:]], dim=1)
 
     def _color_pca(self, img: Tensor) -> tuple[Tensor, Tensor]:
         cfg = self.config

@@ -7,12 +7,15 @@ moves all channels of a stamp alike (template, science and difference stay align
 - one bilinear affine warp per stamp (:func:`affine_warp`) for rotation by any angle (degrees), sub-pixel
   shifts (pixels), zoom and flips;
 - exact flips (:func:`random_flips`) and exact integer shifts (:func:`integer_shift`) when no interpolation
-  is wanted.
+  is wanted; :func:`exact_source_index` composes dihedral, flips and shift into one source index per stamp
+  and :func:`permute_pixels` applies it with one gather (one pass over the pixels instead of three).
 
 Pixels from outside the stamp are filled as :data:`PADDING_MODES` say.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -35,10 +38,20 @@ def _dihedral_one(x: Tensor, k: int) -> Tensor:
     return torch.rot90(x, k % 4, dims=(-2, -1))
 
 
+@functools.lru_cache(maxsize=16)
 def _dihedral_index(size: int, device: torch.device) -> Tensor:
-    """``(8, size * size)`` int64: output pixel -> input pixel for the 8 dihedral elements."""
+    """``(8, size * size)`` int64: output pixel -> input pixel for the 8 dihedral elements (cached per size
+    and device, so never modify it in place)."""
     grid = torch.arange(size * size, device=device).reshape(1, 1, size, size)
     return torch.cat([_dihedral_one(grid, k).reshape(1, -1) for k in range(8)])
+
+
+@functools.lru_cache(maxsize=16)
+def _dihedral_parts(size: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The dihedral source index as an outer sum: ``index[k, r * size + c] == rows[k, r] + cols[k, c]``,
+    two ``(8, size)`` int64 tables (cached, never modify them in place)."""
+    table = _dihedral_index(size, device).view(8, size, size)
+    return table[:, :, 0].contiguous(), (table[:, 0, :] - table[:, :1, 0]).contiguous()
 
 
 def dihedral(x: Tensor | np.ndarray, k: int | Tensor) -> Tensor:
@@ -55,12 +68,77 @@ def dihedral(x: Tensor | np.ndarray, k: int | Tensor) -> Tensor:
     t = as_batch(x)
     if isinstance(k, int):
         return _dihedral_one(t, k % 8)
-    n, c, h, w = t.shape
+    n, _, h, w = t.shape
+    return permute_pixels(t, *exact_source_index(n, h, w, t.device, k=k))
+
+
+def exact_source_index(
+    n: int,
+    h: int,
+    w: int,
+    device: torch.device | str,
+    k: Tensor | None = None,
+    flip_lr: Tensor | None = None,
+    flip_ud: Tensor | None = None,
+    shift: tuple[Tensor, Tensor] | None = None,
+    padding_mode: str = "reflection",
+) -> tuple[Tensor, Tensor | None]:
+    """Where each output pixel comes from after dihedral ``k``, then flips, then an integer shift.
+
+    The exact transforms are pixel permutations, so they compose into one source index per stamp and
+    :func:`permute_pixels` applies them all with a single gather (the same values as applying
+    :func:`dihedral`, the flips of :func:`random_flips` and :func:`integer_shift` one after the other).
+
+    Args:
+        n, h, w: batch size and stamp height and width (pixels).
+        k: ``(N,)`` dihedral elements (square stamps only), or None.
+        flip_lr, flip_ud: ``(N,)`` bool, mirror left-right, then up-down; or None.
+        shift: ``(dx, dy)``, each ``(N,)`` int pixels (positive moves the content right / down), or None.
+        padding_mode: fill of pixels shifted in from outside: ``zeros``, ``border`` or ``reflection``.
+
+    Returns:
+        ``(N, H * W)`` int64 flat source pixel of each output pixel, and for ``zeros`` padding with a shift
+        an ``(N, H, W)`` bool mask of the pixels that come from inside the stamp (else None).
+    """
+    # Every step maps rows and columns separately (a dihedral element may swap them), so the flat source
+    # index is an outer sum row_part[r] + col_part[c]: built from (N, H) and (N, W) vectors, never per pixel.
+    rows = torch.arange(h, device=device).expand(n, h)
+    cols = torch.arange(w, device=device).expand(n, w)
+    inside = None
+    if shift is not None:
+        dx, dy = (torch.as_tensor(d, device=device).long() for d in shift)
+        rows, rows_in = _padded_index(rows - dy[:, None], h, padding_mode)
+        cols, cols_in = _padded_index(cols - dx[:, None], w, padding_mode)
+        inside = rows_in[:, :, None] & cols_in[:, None, :] if padding_mode == "zeros" else None
+    if flip_ud is not None:
+        rows = torch.where(flip_ud.to(device)[:, None], h - 1 - rows, rows)
+    if flip_lr is not None:
+        cols = torch.where(flip_lr.to(device)[:, None], w - 1 - cols, cols)
+    if k is None:
+        return (rows[:, :, None] * w + cols[:, None, :]).reshape(n, h * w), inside
     if h != w:
         raise ValueError(f"dihedral transforms need square stamps, got {(h, w)}")
-    k = torch.as_tensor(k, device=t.device).long() % 8
-    index = _dihedral_index(h, t.device)[k]  # (N, HW)
-    return t.flatten(2).gather(2, index[:, None, :].expand(n, c, h * w)).view(n, c, h, w)
+    row_table, col_table = _dihedral_parts(h, torch.device(device))
+    k = torch.as_tensor(k, device=device).long() % 8
+    row_part = row_table[k].gather(1, rows)
+    col_part = col_table[k].gather(1, cols)
+    return (row_part[:, :, None] + col_part[:, None, :]).reshape(n, h * w), inside
+
+
+def permute_pixels(x: Tensor, index: Tensor, inside: Tensor | None = None) -> Tensor:
+    """Move the pixels of every channel of each stamp: ``out[i, c].flat[p] = x[i, c].flat[index[i, p]]``.
+
+    Args:
+        x: ``(N, C, H, W)``.
+        index: ``(N, H * W)`` int64 source pixels (from :func:`exact_source_index`).
+        inside: optional ``(N, H, W)`` bool; pixels where it is False are zeroed (multiplied by 0).
+
+    Returns:
+        ``(N, C, H, W)``, a new tensor.
+    """
+    n, c, h, w = x.shape
+    out = x.reshape(n, c, h * w).gather(2, index[:, None, :].expand(n, c, h * w)).view(n, c, h, w)
+    return out if inside is None else out.mul_(inside[:, None])
 
 
 def inverse_dihedral(x: Tensor | np.ndarray, k: int | Tensor) -> Tensor:
@@ -142,15 +220,10 @@ def integer_shift(x: Tensor | np.ndarray, dx: Tensor, dy: Tensor, padding_mode: 
         ``(N, C, H, W)`` float32.
     """
     t = as_batch(x)
-    n, c, h, w = t.shape
-    ar_h, ar_w = torch.arange(h, device=t.device), torch.arange(w, device=t.device)
-    rows, rows_in = _padded_index(ar_h - dy.to(t.device).long()[:, None], h, padding_mode)
-    cols, cols_in = _padded_index(ar_w - dx.to(t.device).long()[:, None], w, padding_mode)
-    out = t.gather(2, rows[:, None, :, None].expand(n, c, h, w))
-    out = out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
-    if padding_mode == "zeros":
-        out = out * (rows_in[:, None, :, None] & cols_in[:, None, None, :])
-    return out
+    n, _, h, w = t.shape
+    return permute_pixels(
+        t, *exact_source_index(n, h, w, t.device, shift=(dx, dy), padding_mode=padding_mode)
+    )
 
 
 def random_flips(x: Tensor, generator: torch.Generator, p: float = 0.5) -> Tensor:

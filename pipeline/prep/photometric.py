@@ -34,7 +34,8 @@ def add_gaussian_noise(
     if sigma is None:
         sigma = robust_sigma(x)
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return x + noise * (level * torch.nan_to_num(sigma, nan=0.0))[..., None, None]
+    # In place on the fresh noise (no temporaries): the same float32 products and sums as x + noise * scale.
+    return noise.mul_((level * torch.nan_to_num(sigma, nan=0.0))[..., None, None]).add_(x)
 
 
 def add_poisson_noise(x: Tensor, gain: float, generator: torch.Generator) -> Tensor:
@@ -44,7 +45,7 @@ def add_poisson_noise(x: Tensor, gain: float, generator: torch.Generator) -> Ten
     expressed back in the units of ``x``. Negative pixels get no added noise.
     """
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return x + noise * torch.sqrt(x.clamp(min=0.0) / gain)
+    return noise.mul_(x.clamp(min=0.0).div_(gain).sqrt_()).add_(x)
 
 
 def fit_color_pca(x: Tensor | np.ndarray, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:

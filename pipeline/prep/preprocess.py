@@ -78,19 +78,36 @@ def robust_sigma(x: Tensor | np.ndarray, mask: Tensor | np.ndarray | None = None
     """
     t = as_batch(x)
     flat = t.flatten(2)
-    if mask is None and not torch.isnan(flat).any():
-        if flat.device.type == "cpu" and not flat.requires_grad:
-            # Same lower median as torch.median, 10x faster on CPU (measured 3.5 ms vs 41 ms for
-            # 768 x 3969 pixels): np.partition is a selection, torch's CPU median sorts.
-            a, k = flat.numpy(), (flat.shape[-1] - 1) // 2
-            dev = np.abs(a - np.partition(a, k, axis=-1)[..., k : k + 1])
-            return torch.from_numpy(np.partition(dev, k, axis=-1)[..., k] * np.float32(MAD_TO_SIGMA))
+    if mask is None and flat.device.type == "cpu" and not flat.requires_grad:
+        a = flat.numpy()
+        # A NaN makes the sum NaN (so does +inf with -inf: then look pixel by pixel); one pass, no temporary.
+        with np.errstate(invalid="ignore"):
+            suspect = np.isnan(a.sum())
+        if not (suspect and np.isnan(a).any()):
+            return torch.from_numpy(_mad_sigma_numpy(a))
+    elif mask is None and not torch.isnan(flat).any():
         med = flat.median(dim=-1, keepdim=True).values
         return (flat - med).abs().median(dim=-1).values * MAD_TO_SIGMA
     m = _as_mask(mask, t).flatten(2)
     flat = flat.masked_fill(m, float("nan"))
     med = flat.nanmedian(dim=-1, keepdim=True).values
     return (flat - med).abs().nanmedian(dim=-1).values * MAD_TO_SIGMA
+
+
+def _mad_sigma_numpy(a: np.ndarray) -> np.ndarray:
+    """``1.4826 * median(|a - median(a)|)`` along the last axis of ``(..., P)`` float32 without NaN, with the
+    lower median of torch.median.
+
+    np.partition is a selection where torch's CPU median sorts (10x faster: 3.5 ms vs 41 ms for 768 x 3969
+    pixels); one scratch copy serves both selections, partitioned in place (no other temporaries).
+    """
+    k = (a.shape[-1] - 1) // 2
+    scratch = a.copy()
+    scratch.partition(k, axis=-1)
+    median = scratch[..., k : k + 1].copy()
+    np.abs(np.subtract(a, median, out=scratch), out=scratch)
+    scratch.partition(k, axis=-1)
+    return scratch[..., k] * np.float32(MAD_TO_SIGMA)
 
 
 def center_crop(x: Tensor | np.ndarray, size: int | tuple[int, int]) -> Tensor:
