@@ -40,6 +40,7 @@ from flows.params import IngestSource
 from flows.run_logs import send_logs_to_prefect
 from flows.runners import RunnerOptions, make_task_runner
 from flows.score_flow import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS, report_stage, score_stage
+from flows.stages import stage_counts
 from pipeline.runs import NightFolder, catalog_counts
 from pipeline.store import IngestReport
 
@@ -115,7 +116,9 @@ def score_night(
         config=config,
         outputs={"catalog": run.scored},
         model_version=scoring.result["model_version"],
-        counts=counts,
+        counts=stage_counts(
+            scoring.result["n_inputs"], counts["n_scored"], flagged=counts["n_flagged_masked"], **counts
+        ),
     )
     return scoring.result, counts
 

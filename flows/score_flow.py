@@ -24,7 +24,7 @@ from flows.artifacts import publish_summary
 from flows.caching import IO_RETRIES, cached, file_digests, fingerprints, state_dir
 from flows.printable_flow import printable_flow
 from flows.runners import RunnerOptions, StageResult, make_task_runner, run_tasks
-from flows.stages import StageRecorder
+from flows.stages import StageRecorder, stage_counts
 from pipeline.runs import (
     MANIFEST_NAME,
     file_record,
@@ -183,6 +183,7 @@ def score_stage(
         ]
         result, outcomes = _join_ranges(runner, score, calls, out, fmt, progress)
     seconds = time.perf_counter() - t0
+    result["n_inputs"] = n  # stamps of the store: every one is scored (flagged, never dropped)
     result["workers"] = sorted({o.result["worker"] for o in outcomes if "worker" in o.result})
     result["seconds"] = round(seconds, 3)
     result["stamps_per_s"] = round(result["n_scored"] / seconds, 1) if seconds > 0 else None
@@ -312,6 +313,9 @@ def score_flow(
         started=started,
         model_version=stage.result["model_version"],
         n_scored=stage.result["n_scored"],
+        counts=stage_counts(
+            stage.result["n_inputs"], stage.result["n_scored"], flagged=stage.result["n_flagged_masked"]
+        ),
     )
     return stage.result
 

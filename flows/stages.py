@@ -13,6 +13,13 @@ A flow makes one :class:`StageRecorder` per run folder and records every stage t
 A stage whose work is timed by its own :class:`~flows.runners.StageResult` is recorded with
 :meth:`StageRecorder.record`; a record made elsewhere (e.g. :func:`flows.ingest_flow.ingest_manifest_record`)
 with :meth:`StageRecorder.write`. A stage that raises is not recorded.
+
+Counts: a stage that turns inputs into outputs records ``counts`` (:func:`stage_counts`) with ``inputs``,
+``outputs``, ``rejected`` (+ ``reject_reasons``) and ``flagged``: ``inputs == outputs + rejected``, and the
+flagged items (e.g. stamps with masked pixels, alerts with a quality flag) are outputs too, a breakdown
+(``flagged <= outputs``). Every record written checks its counts (:func:`check_counts`; an ingest's
+``ingested`` is its ``outputs``) and a stage whose counts do not add up raises
+:class:`StageCountMismatch` instead of being recorded.
 """
 
 from __future__ import annotations
@@ -29,6 +36,68 @@ from typing import Any
 from flows.artifacts import publish_summary
 from flows.runners import StageResult
 from pipeline.runs import record_stage, stage_record, utc_timestamp
+
+
+class StageCountMismatch(RuntimeError):
+    """A stage's counts do not add up (inputs != outputs + rejected, or more flagged than outputs)."""
+
+
+def stage_counts(
+    inputs: int,
+    outputs: int,
+    *,
+    rejected: int = 0,
+    flagged: int = 0,
+    reject_reasons: Mapping[str, int] | None = None,
+    **more: Any,
+) -> dict[str, Any]:
+    """The ``counts`` of a stage record (module docstring), checked; ``more``: further counts kept as given.
+
+    Raises:
+        StageCountMismatch: ``inputs != outputs + rejected``, ``flagged > outputs``, or reject reasons that
+            do not sum to ``rejected``.
+    """
+    counts = {
+        "inputs": int(inputs),
+        "outputs": int(outputs),
+        "rejected": int(rejected),
+        "flagged": int(flagged),
+    }
+    if reject_reasons is not None:
+        counts["reject_reasons"] = {str(k): int(v) for k, v in reject_reasons.items()}
+    return check_counts({**more, **counts})
+
+
+#: Names an existing record uses for its outputs count (an ingest's ``ingested``).
+_OUTPUT_NAMES = ("outputs", "ingested", "scored", "n_scored")
+
+
+def check_counts(counts: Mapping[str, Any], stage: str = "") -> dict[str, Any]:
+    """``counts`` with ``outputs``, ``rejected`` and ``flagged`` filled in (``outputs`` from an ingest's
+    ``ingested``; ``rejected``/``flagged`` 0 when absent) when it has ``inputs``; raises
+    :class:`StageCountMismatch` naming ``stage`` when they do not add up. Counts without ``inputs`` (a stage
+    that does not turn inputs into outputs) are returned as they are."""
+    out = dict(counts)
+    if "inputs" not in out:
+        return out
+    name = next((n for n in _OUTPUT_NAMES if n in out), None)
+    if name is None:
+        raise StageCountMismatch(f"stage {stage!r}: counts have inputs but no outputs: {dict(counts)}")
+    out.setdefault("outputs", out[name])
+    out.setdefault("rejected", 0)
+    out.setdefault("flagged", 0)
+    n_in, n_out, n_rej, n_flag = (int(out[k]) for k in ("inputs", "outputs", "rejected", "flagged"))
+    problems = []
+    if n_in != n_out + n_rej:
+        problems.append(f"inputs {n_in} != outputs {n_out} + rejected {n_rej}")
+    if not 0 <= n_flag <= n_out:
+        problems.append(f"flagged {n_flag} is not within the {n_out} outputs")
+    reasons = out.get("reject_reasons")
+    if reasons is not None and sum(int(v) for v in reasons.values()) != n_rej:
+        problems.append(f"reject reasons {dict(reasons)} do not sum to rejected {n_rej}")
+    if problems:
+        raise StageCountMismatch(f"stage {stage!r}: counts do not add up: {'; '.join(problems)}")
+    return out
 
 
 @dataclass
@@ -125,7 +194,13 @@ class StageRecorder:
 
     def write(self, name: str, record: Mapping[str, Any]) -> dict[str, Any]:
         """Write a ready-made stage record (:func:`pipeline.runs.stage_record`) under ``name``; its
-        ``seconds`` and ``tasks`` count in the run's :attr:`timings_s` and :attr:`tasks`."""
+        ``seconds`` and ``tasks`` count in the run's :attr:`timings_s` and :attr:`tasks`.
+
+        Raises:
+            StageCountMismatch: its ``counts`` do not add up (:func:`check_counts`); nothing is written.
+        """
+        if isinstance(record.get("counts"), Mapping):
+            record = {**record, "counts": check_counts(record["counts"], name)}
         self.timings_s[name] = float(record.get("seconds") or 0.0)
         self.tasks.update(record.get("tasks") or {})
         record_stage(self.manifest, name, record)

@@ -30,7 +30,7 @@ from flows.cli_common import (
 from flows.commands._command import add_command
 
 if TYPE_CHECKING:
-    from pipeline.alerts import QualityThresholds
+    from pipeline.alerts import AlertScoreReport, QualityThresholds
     from pipeline.scoring import Scorer
 
 EXIT_BAD_MODEL = 2
@@ -41,7 +41,8 @@ SCORE_DESCRIPTION = (
     "micro-batches and write OUT/scored.parquet (alert fields verbatim + rb, p_<class>, label, model "
     "name/version), OUT/classifications.avro (one record per alert, schema "
     "data_catalogs/schemas/stampflow.classification.avsc; --jsonl adds classifications.jsonl), "
-    "OUT/rejects.csv and OUT/summary.json. Every scored alert carries quality flags as columns (flag_masked, "
+    "OUT/rejects.csv, OUT/summary.json and OUT/manifest.json (the run's record: models, thresholds, "
+    "counts). Every scored alert carries quality flags as columns (flag_masked, "
     "flag_edge, nan_fraction/flag_nan, core_peak/flag_saturated_core, flag_nbad, quality_flags bits; "
     "thresholds from --quality-config, default the shipped quality_defaults.toml): no alert is dropped for "
     "quality. --model repeated: each batch is decoded once and scored by every model (the first model's "
@@ -76,11 +77,44 @@ def _score_once(args: argparse.Namespace, scorer: list[Scorer], quality: Quality
         workers=args.workers,
         progress=sys.stderr.isatty(),
     )
+    _record_score(args, report)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     if report.n_inputs and not report.n_scored:
         print(f"error: nothing could be scored; see {args.out / 'rejects.csv'}", file=sys.stderr)
         return EXIT_NOTHING_INGESTED
     return 0
+
+
+def _record_score(args: argparse.Namespace, report: AlertScoreReport) -> None:
+    """The run's record: stage ``alerts_score`` of ``OUT/manifest.json`` with the models, the quality
+    thresholds and the counts (inputs = scored + rejected, duplicates among the rejected; flagged among the
+    scored), checked (:func:`flows.stages.stage_counts`)."""
+    from flows.stages import StageRecorder, stage_counts
+    from pipeline.runs import MANIFEST_NAME
+
+    counts = stage_counts(
+        report.n_inputs,
+        report.n_scored,
+        rejected=report.n_rejected,
+        flagged=report.n_flagged,
+        reject_reasons=report.reject_reasons,
+        duplicates=report.n_duplicates,
+        flag_counts=report.flag_counts,
+    )
+    config = {
+        "inputs": [str(p) for p in args.inputs],
+        "models": report.models,
+        "quality_thresholds": report.quality_thresholds,
+        "batch_alerts": args.batch_alerts,
+    }
+    StageRecorder(Path(args.out) / MANIFEST_NAME).record(
+        "alerts_score",
+        [],
+        config=config,
+        outputs={"folder": report.folder},
+        seconds=report.seconds,
+        counts=counts,
+    )
 
 
 def _score_follow(args: argparse.Namespace, scorer: list[Scorer], quality: QualityThresholds) -> int:
