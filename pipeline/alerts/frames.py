@@ -10,7 +10,7 @@ its place with reason ``duplicate`` and no score (:mod:`pipeline.alerts.duplicat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from pipeline.alerts.broker import utc_datetime
 from pipeline.alerts.cutouts import decode_cutout
 from pipeline.alerts.decode import Alert
 from pipeline.alerts.duplicates import DuplicateFilter
+from pipeline.alerts.quality import QualityThresholds
 from pipeline.alerts.scorers import AlertScorer
 from pipeline.alerts.scoring import DEFAULT_BATCH_ALERTS
 from pipeline.io import StampRejected
@@ -49,6 +50,11 @@ def _frame_column(frame: pd.DataFrame, field: str) -> pd.Series | None:
         if name in frame.columns:
             return frame[name]
     return None
+
+
+def _is_text(column: str) -> bool:
+    """Whether a score column holds text (``label``, ``rbversion``) rather than a probability."""
+    return column.startswith(("label", "rbversion"))
 
 
 _QUALITY_DTYPES = {"bool": bool, "int": np.int32, "float": np.float32}
@@ -111,7 +117,11 @@ def _frame_alert(frame: pd.DataFrame, i: int, label: str, cutouts: list[pd.Serie
 
 
 def score_alert_frame(
-    frame: pd.DataFrame, scorer: Scorer, *, stamp_shape: tuple[int, int] | None = None
+    frame: pd.DataFrame,
+    scorer: Scorer | Sequence[Scorer],
+    *,
+    stamp_shape: tuple[int, int] | None = None,
+    quality: QualityThresholds | None = None,
 ) -> pd.DataFrame:
     """Score a frame of alert packets, one output row per input row (same index), for Spark pandas UDFs.
 
@@ -121,8 +131,10 @@ def score_alert_frame(
             bytes (gzipped FITS for ZTF, plain FITS for Rubin) or a struct/dict with ``stampData``.
             ``objectId``, ``candid`` and a ``candidate`` struct (``xpos``, ``ypos``, ``isdiffpos``, ...) are
             used where present.
-        scorer: the real-bogus model and card.
+        scorer: the real-bogus model and card, or several (each row decoded once and scored by each:
+            :mod:`pipeline.alerts.scorers`).
         stamp_shape: stamp size (default the card's).
+        quality: thresholds of the quality flags (default the shipped config).
 
     Returns:
         A DataFrame with the frame's index: ``objectId``, ``candid``, ``rb`` (NaN when not scored),
@@ -130,15 +142,17 @@ def score_alert_frame(
         columns (:mod:`pipeline.alerts.quality`: ``flag_*``, ``nan_fraction``, ``core_peak``,
         ``quality_flags``; zero/False when not scored), ``reason`` and
         ``error`` ('' when scored: a row that cannot be scored is kept, with its reason; a copy of an
-        earlier row's alert is ``duplicate``).
+        earlier row's alert is ``duplicate``). With several models, the first model's columns as above and
+        the others' ``rb_<suffix>``, ``p_<class>_<suffix>``, ``label_<suffix>``, ``rbversion_<suffix>``.
     """
-    alert_scorer = AlertScorer(scorer, stamp_shape)
+    alert_scorer = AlertScorer(scorer, stamp_shape, quality=quality)
     missing = [f for f in CUTOUT_FIELDS if _frame_column(frame, f) is None]
     if missing:
         raise KeyError(f"the frame has no cutout columns {missing}; it has {list(frame.columns)}")
     cutouts = [_frame_column(frame, f) for f in CUTOUT_FIELDS]
     n = len(frame)
     names = [f"p_{c}" for c in alert_scorer.class_names]
+    others = alert_scorer.other_score_columns
     out = pd.DataFrame(
         {
             "objectId": np.full(n, "", dtype=object),
@@ -146,6 +160,10 @@ def score_alert_frame(
             "rb": np.full(n, np.nan, np.float32),
             **{name: np.full(n, np.nan, np.float32) for name in names},
             "label": np.full(n, "", dtype=object),
+            **{
+                c: np.full(n, "" if _is_text(c) else np.nan, object if _is_text(c) else np.float32)
+                for c in others
+            },
             "classifier_name": alert_scorer.classifier_name,
             "classifier_version": alert_scorer.classifier_version,
             "n_masked": np.full(n, -1, np.int32),
@@ -183,6 +201,6 @@ def score_alert_frame(
             out.iloc[i, out.columns.get_loc("reason")] = r.reason
             out.iloc[i, out.columns.get_loc("error")] = r.error
         rows = [by_label[s] for s in cols["source"]]
-        for name in ("rb", *names, "label", "n_masked", *QUALITY_COLUMNS, "flag_masked"):
+        for name in ("rb", *names, "label", *others, "n_masked", *QUALITY_COLUMNS, "flag_masked"):
             out.iloc[rows, out.columns.get_loc(name)] = cols[name]
     return out

@@ -133,6 +133,15 @@ class AlertScorer:
             for i, (s, suffix) in enumerate(zip(self.scorers, self.suffixes, strict=True))
         ]
 
+    @property
+    def other_score_columns(self) -> list[str]:
+        """Score columns of the models after the first, suffixed (module docstring), in catalog order."""
+        return [
+            f"{name}_{suffix}"
+            for scorer, suffix in zip(self.scorers[1:], self.suffixes[1:], strict=True)
+            for name in scorer.head.descriptions()
+        ]
+
     def stamps(self, alerts: Sequence[Alert]) -> tuple[np.ndarray, np.ndarray, list[Alert], list[Reject]]:
         """``(stamps (B, 3, H, W), mask, kept alerts, rejects)``: alerts conformed to the stamp size."""
         planes, masks, kept, rejects = [], [], [], []

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_catalogs.alert_schemas import CUTOUT_FIELDS
 from flows.cli import main as cli_main
 from models.checkpoints import load_checkpoint
 from pipeline.alerts import AlertScorer, score_alert_files
@@ -113,3 +114,25 @@ def test_models_of_different_stamp_sizes_are_refused(ckpts, tmp_path):
     other = write_ztf_checkpoint(tmp_path / "small.ckpt", stamp_shape=[31, 31])
     with pytest.raises(ValueError, match="different stamp sizes"):
         AlertScorer([_scorer(ckpts[0]), _scorer(other)])
+
+
+def test_frame_of_packets_with_two_models_as_spark_gets_it(ckpts, runs):
+    """``models.alert_scoring.score_alerts`` (what a Spark pandas UDF calls) on Fink-style rows of real ZTF
+    packets with both models: the scores and quality flags of the file runs."""
+    from models.alert_scoring import score_alerts
+
+    out, _, _, _ = runs
+    table = pd.read_parquet(out / "both" / "scored.parquet")
+    ztf = table[table["survey"] == "ztf"].sort_values("quality_flags", ascending=False, kind="stable").head(5)
+    assert (ztf["quality_flags"] > 0).any()  # flagged alerts among them (CCD edge, NaN...)
+    rows = []
+    for source in ztf["source"]:
+        with open(source.split("#")[0], "rb") as fh:
+            rec = next(fastavro.reader(fh))
+        rows.append({k: rec[k] for k in ("objectId", "candid", "candidate", *CUTOUT_FIELDS)})
+    result = score_alerts(pd.DataFrame(rows), [str(p) for p in ckpts])
+    assert (result["reason"] == "").all() and list(result["candid"]) == list(ztf["candid"])
+    for name in ("rb", "rb_second_rb", "p_real_second_rb", "nan_fraction"):
+        np.testing.assert_allclose(result[name], ztf[name], rtol=0, atol=1e-6)
+    assert list(result["quality_flags"]) == list(ztf["quality_flags"])
+    assert list(result["label_second_rb"]) == list(ztf["label_second_rb"])
