@@ -89,6 +89,7 @@ RUBIN_SOURCE_FIELDS = (
     "reliability",
     "isNegative",
     "pixelFlags_bad",
+    "pixelFlags_saturatedCenter",
 )
 RUBIN_TOP_FIELDS = ("diaSourceId", "diaSource", "lsst_schema_version", *CUTOUT_FIELDS)
 
@@ -121,6 +122,12 @@ ALERT_COLUMNS: dict[str, tuple[str, str, str]] = {
     "ssdistnr": ("float", "arcsec", "ZTF: distance to the nearest known solar system object (-999 none)"),
     "xpos": ("float", "pix", "x of the candidate in the readout image (ZTF 1-based; Rubin diaSource.x)"),
     "ypos": ("float", "pix", "y of the candidate in the readout image (ZTF 1-based; Rubin diaSource.y)"),
+    "saturated_center": (
+        "int",
+        "",
+        "Rubin diaSource.pixelFlags_saturatedCenter: 1 saturated pixels at the source's centre, 0 none; "
+        "-1 when the packet does not say (ZTF)",
+    ),
     "cutout_height": ("int", "pix", "Rows of the cutouts as received (before any padding)"),
     "cutout_width": ("int", "pix", "Columns of the cutouts as received (before any padding)"),
 }
@@ -309,6 +316,7 @@ def _rubin_fields(record: Mapping[str, Any]) -> dict[str, Any]:
         "isdiffpos": "" if negative is None else ("f" if negative else "t"),
         "diff_sign": 1,
         "reliability": src.get("reliability"),
+        "saturated_center": src.get("pixelFlags_saturatedCenter"),
         "xpos": src.get("x"),
         "ypos": src.get("y"),
     }
@@ -349,7 +357,8 @@ QUALITY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "flag_saturated_core": (
         "bool",
         "",
-        "True when core_peak is at or above the survey's configured saturation level",
+        "True when core_peak is at or above the survey's configured saturation level, or the packet says "
+        "the centre is saturated (saturated_center = 1)",
     ),
     "flag_nbad": ("bool", "", "True when the packet's nbad is above the configured nbad.max"),
     "quality_flags": (

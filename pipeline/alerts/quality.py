@@ -9,7 +9,8 @@ Each scored alert gets (:data:`data_catalogs.alert_schemas.QUALITY_COLUMNS`, bit
 - ``nan_fraction`` and ``flag_nan``: the fraction of the pixels the packet sent that are NaN or blank, above
   ``nan.max_fraction``;
 - ``core_peak`` and ``flag_saturated_core``: the peak of the science stamp in a ``(2k+1)^2`` box around the
-  candidate (``k = saturation.core_half_width``), at or above the survey's level ``saturation.<survey>``;
+  candidate (``k = saturation.core_half_width``), at or above the survey's level ``saturation.<survey>``,
+  or the packet's own flag where it has one (Rubin ``pixelFlags_saturatedCenter``: ``saturated_center``);
 - ``flag_nbad``: the packet's ``nbad`` above ``nbad.max``;
 - ``quality_flags``: the set flags' bits summed (0: no flag).
 
@@ -162,7 +163,8 @@ def quality_columns(
 
     Args:
         stamps, mask: ``(B, C, H, W)`` stamps as scored (conformed: padding 0 and masked) and their mask.
-        catalog: the alerts' rows (``survey``, ``nbad``, ``cutout_height``, ``cutout_width``).
+        catalog: the alerts' rows (``survey``, ``nbad``, ``saturated_center``, ``cutout_height``,
+            ``cutout_width``).
         n_masked: ``(B,)`` masked or NaN pixels of each stamp (the scorer's column).
         thresholds: the configured thresholds.
     """
@@ -184,7 +186,9 @@ def quality_columns(
         "nan_fraction": nan_fraction.astype(np.float32),
         "flag_nan": nan_fraction > thresholds.nan_max_fraction,
         "core_peak": peak.astype(np.float32),
-        "flag_saturated_core": np.nan_to_num(peak, nan=-np.inf) >= level,
+        # the packet's own word where it has one (Rubin pixelFlags_saturatedCenter), else the level
+        "flag_saturated_core": (np.nan_to_num(peak, nan=-np.inf) >= level)
+        | (catalog["saturated_center"].to_numpy(np.int64) == 1),
         "flag_nbad": catalog["nbad"].to_numpy(np.int64) > thresholds.nbad_max,
     }
     bits = np.zeros(b, np.int32)

@@ -146,3 +146,24 @@ def test_cli_invalid_config_exits_2(ckpt, tmp_path, capsys):
     )
     assert cli_main([*args, "--quality-config", str(tmp_path / "none.toml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_packets_own_saturation_flag_is_used(scorer, tmp_path):
+    """A real Rubin packet whose diaSource says its centre is saturated (pixelFlags_saturatedCenter set in
+    a copy; no level is configured for Rubin) is flagged; the packet as sent is not."""
+    import fastavro
+
+    path = rubin_sample_files()[0]
+    with open(path, "rb") as fh:
+        reader = fastavro.reader(fh)
+        schema, records = reader.writer_schema, list(reader)
+    records[0]["diaSource"]["pixelFlags_saturatedCenter"] = True
+    records[0]["diaSourceId"] += 1  # another alert, not a duplicate of the packet as sent
+    records[0]["diaSource"]["diaSourceId"] += 1
+    with open(tmp_path / "saturated.avro", "wb") as fh:
+        fastavro.writer(fh, schema, records)
+    report = score_alert_files([path, tmp_path / "saturated.avro"], scorer, tmp_path / "out")
+    table = pd.read_parquet(tmp_path / "out" / "scored.parquet").sort_values("candid")
+    assert report.n_scored == 2 and list(table["saturated_center"]) == [0, 1]
+    assert list(table["flag_saturated_core"]) == [False, True]
+    assert list(table["quality_flags"] & QUALITY_BITS["flag_saturated_core"]) == [0, 8]
