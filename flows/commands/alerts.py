@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flows.cli_common import (
     EXIT_NOTHING_INGESTED,
@@ -28,6 +26,7 @@ from flows.cli_common import (
     run_ingest_and_report,
 )
 from flows.commands._command import add_command
+from flows.commands.alerts_kafka import add_kafka_arguments, score_kafka, stop_on_signals
 
 if TYPE_CHECKING:
     from pipeline.alerts import AlertScoreReport, QualityThresholds
@@ -120,14 +119,7 @@ def _record_score(args: argparse.Namespace, report: AlertScoreReport) -> None:
 def _score_follow(args: argparse.Namespace, scorer: list[Scorer], quality: QualityThresholds) -> int:
     from pipeline.alerts import FollowSettings, follow_alerts
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        print(f"signal {signum}: stopping after the current batch", file=sys.stderr)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals() as stop:
         result = follow_alerts(
             args.inputs,
             scorer,
@@ -146,9 +138,6 @@ def _score_follow(args: argparse.Namespace, scorer: list[Scorer], quality: Quali
             workers=args.workers,
             stop=stop,
         )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     summary = {k: v for k, v in result.to_dict().items() if k != "batch_summaries"}
     print(json.dumps(summary, indent=2) if args.json else f"follow: {summary}")
     return 0
@@ -177,6 +166,11 @@ def _score(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as err:  # QualityConfigError is a ValueError naming file and key
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_MODEL
+    if args.kafka:
+        return score_kafka(args, scorer, quality)
+    if not args.inputs:
+        print("error: give alert files/folders, or --kafka BOOTSTRAP --topic T", file=sys.stderr)
+        return EXIT_NOTHING_INGESTED
     if args.follow:
         missing = [str(p) for p in args.inputs if not Path(p).is_dir()]
         if missing:
@@ -209,7 +203,10 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
 def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     score = add_command(sub, "score", _score, help=SCORE_HELP, description=SCORE_DESCRIPTION)
     score.add_argument(
-        "inputs", nargs="+", type=Path, help="Avro files and/or folders (folders with --follow)"
+        "inputs",
+        nargs="*",
+        type=Path,
+        help="Avro files and/or folders (folders with --follow; none with --kafka)",
     )
     score.add_argument(
         "--model",
@@ -232,6 +229,7 @@ def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     _add_workers(score)
     score.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_follow_arguments(score)
+    add_kafka_arguments(score)
 
 
 def _add_follow_arguments(score: argparse.ArgumentParser) -> None:

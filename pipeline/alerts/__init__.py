@@ -18,6 +18,9 @@ or JSON: decoding, stamps, scoring and broker output.
 - :mod:`pipeline.alerts.frames`: a pandas DataFrame of packets scored row by row (Spark pandas UDFs).
 - :mod:`pipeline.alerts.follow`: a folder followed as files land, each file processed exactly once.
 - :mod:`pipeline.alerts.broker`: one classification record per alert (Avro with the published schema, JSON).
+- :mod:`pipeline.alerts.kafka_stream`: Kafka topics scored in micro-batches, offsets committed after the
+  outputs are durable, every alert once (:mod:`pipeline.alerts.kafka_io`: the client, settings, messages,
+  records out; :mod:`pipeline.alerts.kafka_state`: the state database).
 """
 
 from pipeline._lazy import lazy_exports
@@ -57,6 +60,12 @@ _EXPORTS = {
     "score_alert_files": "scoring",
     "write_alert_outputs": "scoring",
     "conform": "stamps",
+    "KafkaReport": "kafka_stream",
+    "KafkaSettings": "kafka_io",
+    "KafkaState": "kafka_state",
+    "KafkaUnavailable": "kafka_io",
+    "require_confluent_kafka": "kafka_io",
+    "score_kafka_stream": "kafka_stream",
     "edge_cut": "stamps",
     "QualityConfigError": "quality",
     "QualityThresholds": "quality",

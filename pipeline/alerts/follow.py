@@ -94,6 +94,16 @@ class FollowReport:
         return asdict(self)
 
 
+def open_state_db(path: str | os.PathLike, schema: str) -> sqlite3.Connection:
+    """A state database at ``path`` (SQLite, autocommit, ``synchronous=FULL``: a committed step survives a
+    power cut) with the tables of ``schema`` (``CREATE TABLE IF NOT EXISTS ...``); its folder is created."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(schema)
+    return db
+
+
 class FollowState:
     """The state database: batches (``pending``/``done``) and the files each claimed.
 
@@ -103,17 +113,15 @@ class FollowState:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(
+        self.db = open_state_db(
+            self.path,
             """
             CREATE TABLE IF NOT EXISTS batches (
                 seq INTEGER PRIMARY KEY, status TEXT NOT NULL, n_files INTEGER NOT NULL,
                 claimed_at REAL NOT NULL, done_at REAL, summary TEXT);
             CREATE TABLE IF NOT EXISTS files (
                 path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, batch INTEGER NOT NULL);
-            """
+            """,
         )
 
     def close(self) -> None:
@@ -247,6 +255,27 @@ def _young_truncated(decoded: DecodedLike, mtime_ns: int, grace_s: float) -> boo
     return any(r.reason == TRUNCATED for r in decoded.rejects) and time.time() - mtime_ns / 1e9 < grace_s
 
 
+def batch_folder(out: Path, seq: int) -> Path:
+    """``out/batches/NNNNNN``: where batch ``seq`` is published."""
+    return Path(out) / BATCHES_DIR / f"{seq:06d}"
+
+
+def write_batch_folder(out: Path, seq: int, write: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Publish batch ``seq`` atomically (step 3 of the module docstring): ``write(folder)`` fills the hidden
+    ``out/.batch-NNNNNN.partial`` (a leftover one is removed first), every file is fsynced, the folder is
+    renamed to ``out/batches/NNNNNN`` and the parent fsynced. Returns what ``write`` returned."""
+    tmp = Path(out) / f".batch-{seq:06d}.partial"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    summary = write(tmp)
+    _fsync_tree(tmp)
+    final = batch_folder(out, seq)
+    os.rename(tmp, final)
+    _fsync_dir(final.parent)
+    return summary
+
+
 def _publish_batch(
     seq: int,
     decoded: list[DecodedLike],
@@ -257,15 +286,8 @@ def _publish_batch(
 ) -> None:
     """Steps 3 and 4 of a batch (module docstring): write into the hidden folder, fsync, rename it to
     ``batches/NNNNNN``, mark the batch done."""
-    tmp = out / f".batch-{seq:06d}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    summary = write_batch(decoded, tmp)
-    _fsync_tree(tmp)
-    final = out / BATCHES_DIR / f"{seq:06d}"
-    os.rename(tmp, final)
-    _fsync_dir(final.parent)
+    summary = write_batch_folder(out, seq, lambda folder: write_batch(decoded, folder))
+    final = batch_folder(out, seq)
     state.complete(seq, json.dumps(summary))
     report.batches += 1
     report.files += len(decoded)
