@@ -52,11 +52,6 @@ def _frame_column(frame: pd.DataFrame, field: str) -> pd.Series | None:
     return None
 
 
-def _is_text(column: str) -> bool:
-    """Whether a score column holds text (``label``, ``rbversion``) rather than a probability."""
-    return column.startswith(("label", "rbversion"))
-
-
 _QUALITY_DTYPES = {"bool": bool, "int": np.int32, "float": np.float32}
 
 _RECORD_COLUMNS = (
@@ -116,6 +111,44 @@ def _frame_alert(frame: pd.DataFrame, i: int, label: str, cutouts: list[pd.Serie
     return Alert(label, row, np.stack(planes), np.stack(masks))
 
 
+def _scored_columns(alert_scorer: AlertScorer) -> list[str]:
+    """The output columns a scored row fills in (scores of every model, masked pixels, quality)."""
+    names = [f"p_{c}" for c in alert_scorer.class_names]
+    others = alert_scorer.other_score_columns
+    return ["rb", *names, "label", *others, "n_masked", *QUALITY_COLUMNS, "flag_masked"]
+
+
+def _unscored_frame(index: pd.Index, alert_scorer: AlertScorer) -> pd.DataFrame:
+    """The output frame before any row is scored: NaN scores, '' labels, no flag, no reason."""
+    n = len(index)
+    text = {"label", "objectId", "reason", "error"} | {
+        c for c in alert_scorer.other_score_columns if c.startswith(("label", "rbversion"))
+    }
+    quality = {name: kind for name, (kind, _, _) in QUALITY_COLUMNS.items()}
+    columns: dict[str, np.ndarray] = {
+        "objectId": np.full(n, "", dtype=object),
+        "candid": np.full(n, -1, np.int64),
+    }
+    for name in _scored_columns(alert_scorer):
+        if name in text:
+            columns[name] = np.full(n, "", dtype=object)
+        elif name in quality:
+            columns[name] = np.zeros(n, _QUALITY_DTYPES[quality[name]])
+        elif name == "flag_masked":
+            columns[name] = np.zeros(n, bool)
+        elif name == "n_masked":
+            columns[name] = np.full(n, -1, np.int32)
+        else:
+            columns[name] = np.full(n, np.nan, np.float32)
+    columns["classifier_name"] = np.full(n, alert_scorer.classifier_name, dtype=object)
+    columns["classifier_version"] = np.full(n, alert_scorer.classifier_version, dtype=object)
+    columns["reason"] = np.full(n, "", dtype=object)
+    columns["error"] = np.full(n, "", dtype=object)
+    first = list(columns)[: list(columns).index("n_masked")]  # ids and scores, then who scored, as before
+    order = [*first, "classifier_name", "classifier_version", *(c for c in columns if c not in first)]
+    return pd.DataFrame(columns, index=index)[list(dict.fromkeys(order))]
+
+
 def score_alert_frame(
     frame: pd.DataFrame,
     scorer: Scorer | Sequence[Scorer],
@@ -151,29 +184,7 @@ def score_alert_frame(
         raise KeyError(f"the frame has no cutout columns {missing}; it has {list(frame.columns)}")
     cutouts = [_frame_column(frame, f) for f in CUTOUT_FIELDS]
     n = len(frame)
-    names = [f"p_{c}" for c in alert_scorer.class_names]
-    others = alert_scorer.other_score_columns
-    out = pd.DataFrame(
-        {
-            "objectId": np.full(n, "", dtype=object),
-            "candid": np.full(n, -1, np.int64),
-            "rb": np.full(n, np.nan, np.float32),
-            **{name: np.full(n, np.nan, np.float32) for name in names},
-            "label": np.full(n, "", dtype=object),
-            **{
-                c: np.full(n, "" if _is_text(c) else np.nan, object if _is_text(c) else np.float32)
-                for c in others
-            },
-            "classifier_name": alert_scorer.classifier_name,
-            "classifier_version": alert_scorer.classifier_version,
-            "n_masked": np.full(n, -1, np.int32),
-            **{name: np.zeros(n, _QUALITY_DTYPES[kind]) for name, (kind, _, _) in QUALITY_COLUMNS.items()},
-            "flag_masked": np.zeros(n, bool),
-            "reason": np.full(n, "", dtype=object),
-            "error": np.full(n, "", dtype=object),
-        },
-        index=frame.index,
-    )
+    out = _unscored_frame(frame.index, alert_scorer)
     alerts, positions, seen = [], [], DuplicateFilter()
     for i in range(n):
         label = f"row {i}"
@@ -201,6 +212,6 @@ def score_alert_frame(
             out.iloc[i, out.columns.get_loc("reason")] = r.reason
             out.iloc[i, out.columns.get_loc("error")] = r.error
         rows = [by_label[s] for s in cols["source"]]
-        for name in ("rb", *names, "label", *others, "n_masked", *QUALITY_COLUMNS, "flag_masked"):
+        for name in _scored_columns(alert_scorer):
             out.iloc[rows, out.columns.get_loc(name)] = cols[name]
     return out
