@@ -21,8 +21,17 @@ micro-batches of ``--batch`` alerts are decoded (with ``--workers``) and scored 
 models/realbogus.py (seeded untrained weights saved as a real checkpoint; speed does not depend on the
 weights) on ``--device``: alerts/s and p50/p99 latency per micro-batch.
 
+Then, per core (one ONNX Runtime/torch thread, decoding in this process), decode + score alerts/s of the
+shipped ``ztf_fast`` model on ``--per-core-n`` distinct alerts (the real packets re-encoded with their own
+``candid`` each, so none is a duplicate), in three modes side by side: ``folder`` (``stampflow alerts
+score`` on files: :func:`pipeline.alerts.score_alert_files`), ``kafka`` (micro-batches of ``--batch``
+messages from librdkafka's mock cluster in this process: :func:`pipeline.alerts.score_kafka_stream`; rate
+over the time spent on batches, group join and idle wait apart; the mock keeps 5 MB per partition, so
+``--per-core-n`` stays at 250 at most) and ``spark_udf`` (benchmarks/spark_udf.py in a subprocess,
+``local[1]``; needs pyspark and Java 17, else the reason is reported).
+
 Usage: python benchmarks/alerts.py [--n 3000] [--n-plain 1000] [--repeats 3] [--workers 0] [--batch 1000]
-       [--batches 5] [--device cpu] [--threads 0] [--seed 0]
+       [--batches 5] [--device cpu] [--threads 0] [--seed 0] [--per-core-n 200] [--skip-per-core]
 """
 
 from __future__ import annotations
@@ -197,6 +206,95 @@ def latency_benchmark(
     }
 
 
+def unique_packets(n: int) -> list[bytes]:
+    """``n`` Avro packets cycling through the real ones, each re-encoded with its own ``candid`` (1..n)."""
+    records = []
+    for path in sample_packets():
+        with open(path, "rb") as fh:
+            reader = fastavro.reader(fh)
+            records.append((reader.writer_schema, next(iter(reader))))
+    out = []
+    for i in range(n):
+        schema, record = records[i % len(records)]
+        record = {**record, "candid": i + 1, "candidate": {**record["candidate"], "candid": i + 1}}
+        buffer = io.BytesIO()
+        fastavro.writer(buffer, schema, [record])
+        out.append(buffer.getvalue())
+    return out
+
+
+def kafka_rate(packets: list[bytes], alert_scorer: Any, batch: int, out: Path) -> dict[str, Any]:
+    """Micro-batches from a mock Kafka cluster (4 partitions) scored into ``out``."""
+    import confluent_kafka
+
+    from pipeline.alerts import KafkaSettings, score_kafka_stream
+
+    producer = confluent_kafka.Producer({"test.mock.num.brokers": 1, "log_level": 3})
+    bootstrap = ",".join(f"{b.host}:{b.port}" for b in producer.list_topics(timeout=10).brokers.values())
+    for i, value in enumerate(packets):
+        producer.produce("alerts", value, key=str(i).encode())
+    producer.flush(30)
+    settings = KafkaSettings(
+        bootstrap, ["alerts"], batch_messages=batch, batch_timeout_s=1.0, idle_exit_s=1.0
+    )
+    report = score_kafka_stream(settings, alert_scorer, out)
+    return {
+        "alerts_per_s_per_core": report.alerts_per_s,
+        "n_scored": report.n_scored,
+        "batches": report.batches,
+        "batch_messages": batch,
+        "busy_s": report.busy_seconds,
+        "run_s_with_group_join_and_idle": report.seconds,
+    }
+
+
+def spark_rate(n: int) -> dict[str, Any]:
+    """benchmarks/spark_udf.py (``local[1]``) in a subprocess: its alerts/s per core, or why it did not run."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, str(REPO / "benchmarks" / "spark_udf.py"), "--n", str(n), "--repeats", "1"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        return {"skipped": f"benchmarks/spark_udf.py exited {done.returncode}: {done.stderr.strip()[-300:]}"}
+    spark = json.loads(done.stdout[done.stdout.index("{") :])
+    return {"alerts_per_s_per_core": spark["spark_udf_alerts_per_s_per_core"], **spark}
+
+
+def per_core_benchmark(n: int, batch: int) -> dict[str, Any]:
+    """Decode + score alerts/s on one core, folder mode beside Kafka micro-batches and the Spark UDF."""
+    from models.alert_scoring import load_alert_scorer
+    from models.pretrained import resolve_checkpoint
+    from pipeline.alerts import score_alert_files
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the ONNX Runtime session takes torch's thread count
+    scorer = load_alert_scorer(str(resolve_checkpoint("ztf_fast")))
+    packets = unique_packets(n)
+    result: dict[str, Any] = {"model": "ztf_fast (shipped)", "n_alerts": n, "threads": 1}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "in").mkdir()
+        files = [tmp / "in" / f"{i:06d}.avro" for i in range(n)]
+        for path, data in zip(files, packets, strict=True):
+            path.write_bytes(data)
+        score_alert_files(files[:20], scorer, tmp / "warm", workers=1)
+        folder = score_alert_files(files, scorer, tmp / "folder", batch_alerts=batch, workers=1)
+        result["folder"] = {
+            "alerts_per_s_per_core": round(folder.n_scored / folder.seconds, 1),
+            "n_scored": folder.n_scored,
+        }
+        try:
+            result["kafka"] = kafka_rate(packets, AlertScorer(scorer), batch, tmp / "kafka")
+        except ImportError as err:
+            result["kafka"] = {
+                "skipped": f"confluent-kafka is not installed ({err}): pip install 'stampflow[kafka]'"
+            }
+    torch.set_num_threads(threads)
+    result["spark_udf"] = spark_rate(n)
+    return result
+
+
 def run(
     n: int = 3000,
     n_plain: int = 1000,
@@ -208,9 +306,10 @@ def run(
     threads: int = 0,
     seed: int = 0,
     skip_latency: bool = False,
+    per_core_n: int = 200,
 ) -> dict[str, Any]:
     """Measure and return the figures (see the module docstring); ``threads`` > 0 sets torch's threads;
-    ``workers`` 0 is one decoding process per usable CPU."""
+    ``workers`` 0 is one decoding process per usable CPU; ``per_core_n`` 0 skips the per-core modes."""
     workers = workers or usable_cpus()
     if threads > 0:
         torch.set_num_threads(threads)
@@ -239,6 +338,8 @@ def run(
             result["decode_and_score"]["model"] = (
                 "ztf preset (models/realbogus.py), 3x63x63, 4.3 M parameters"
             )
+    if per_core_n:
+        result["decode_and_score_per_core"] = per_core_benchmark(per_core_n, batch)
     result["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     return result
 
@@ -257,6 +358,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-latency", action="store_true", help="only the decode figures")
+    parser.add_argument(
+        "--per-core-n", type=int, default=200, help="alerts of the per-core folder/Kafka/Spark rows (<= 250)"
+    )
+    parser.add_argument("--skip-per-core", action="store_true", help="no folder/Kafka/Spark per-core rows")
     args = parser.parse_args(argv)
     result = run(
         args.n,
@@ -269,6 +374,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.threads,
         args.seed,
         args.skip_latency,
+        0 if args.skip_per_core else args.per_core_n,
     )
     print(json.dumps(result, indent=2))
     return result
