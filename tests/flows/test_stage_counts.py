@@ -95,7 +95,8 @@ def test_alert_scoring_stage_adds_up(tmp_path, capsys):
     assert json.loads((out / "summary.json").read_text())["counts"] == report["counts"]
     stage = _stages(out / MANIFEST_NAME)["alerts_score"]
     assert _adds_up(stage["counts"]) and stage["counts"]["duplicates"] == 1
-    assert (stage["counts"]["inputs"], stage["counts"]["outputs"], stage["counts"]["rejected"]) == (n + 2, n, 2)
+    counts = stage["counts"]
+    assert (counts["inputs"], counts["outputs"], counts["rejected"]) == (n + 2, n, 2)
     assert stage["config"]["quality_thresholds"]["nbad"] == {"max": 0}
     # the report itself refuses counts that do not add up
     broken = AlertScoreReport(str(out), n_inputs=9, n_scored=7, n_rejected=1, reject_reasons={"not_avro": 1})
