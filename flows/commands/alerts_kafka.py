@@ -13,12 +13,13 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.cli_common import EXIT_FAILED, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from pipeline.alerts import QualityThresholds
+    from pipeline.alerts import KafkaReport, KafkaSettings, QualityThresholds
     from pipeline.scoring import Scorer
 
 
@@ -94,6 +95,33 @@ def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def record_kafka_stage(args: argparse.Namespace, settings: KafkaSettings, report: KafkaReport) -> None:
+    """The run's record: stage ``alerts_kafka`` of ``OUT/manifest.json`` (one per run, the last replacing
+    the one before) with the brokers, topics and group, and counts checked by
+    :func:`flows.stages.check_counts`: inputs = scored + rejected (duplicates among the rejected), flagged
+    among the scored, plus the messages and each partition's committed offset and lag at the end."""
+    from flows.stages import StageRecorder, check_counts
+    from pipeline.runs import MANIFEST_NAME
+
+    counts = {
+        "inputs": report.n_inputs,
+        "outputs": report.n_scored,
+        "rejected": report.n_rejected + report.n_duplicates,
+        "flagged": report.n_flagged,
+        "reject_reasons": report.reject_reasons,
+        "duplicates": report.n_duplicates,
+        "messages": report.messages,
+        "messages_redelivered": report.messages_redelivered,
+        "partitions": report.partitions,
+    }
+    check_counts(counts, "alerts_kafka")
+    config = {"bootstrap": settings.bootstrap, "topics": list(settings.topics), "group": settings.group}
+    outputs = {"folder": str(args.out), "out_topic": settings.out_topic, "batches": report.batches}
+    StageRecorder(Path(args.out) / MANIFEST_NAME).record(
+        "alerts_kafka", [], config=config, outputs=outputs, seconds=report.seconds, counts=counts
+    )
+
+
 def score_kafka(
     args: argparse.Namespace, scorer: Sequence[Scorer], quality: QualityThresholds | None = None
 ) -> int:
@@ -119,6 +147,7 @@ def score_kafka(
     except KafkaUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    record_kafka_stage(args, settings, report)
     summary = report.to_dict()
     print(json.dumps(summary, indent=2) if args.json else f"kafka: {summary}")
     if report.n_inputs and not report.n_scored:

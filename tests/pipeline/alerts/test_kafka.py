@@ -165,6 +165,12 @@ def test_kafka_round_trip_kill_restart_exactly_once(model, cluster, tmp_path):
     assert {p["partition"] for p in report["partitions"]} == {0, 1, 2, 3}
     assert all(p["lag"] == 0 and p["committed"] == p["end"] for p in report["partitions"]), report
     assert sum(p["end"] for p in report["partitions"]) == n_messages
+    stage = json.loads((out / "manifest.json").read_text())["stages"]["alerts_kafka"]
+    counts = stage["counts"]
+    assert counts["inputs"] == counts["outputs"] + counts["rejected"] == report["n_inputs"]
+    assert (
+        counts["reject_reasons"] == report["reject_reasons"] and counts["partitions"] == report["partitions"]
+    )
 
     # the output topic: one record per alert (a repeat only for a batch cut between publish and ack)
     records = _read_topic(bootstrap, "ztf-scored", len(folder))
@@ -208,9 +214,24 @@ def test_redeliveries_are_skipped_and_copies_are_duplicates(model, cluster, tmp_
     assert all(p["lag"] == 0 for p in second.partitions)
 
 
-def test_missing_confluent_kafka_is_a_named_reason(monkeypatch):
+def test_missing_confluent_kafka_is_a_named_reason(model, monkeypatch, tmp_path, capsys):
     from pipeline.alerts.kafka_io import KafkaUnavailable, require_confluent_kafka
 
     monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # as if not installed
     with pytest.raises(KafkaUnavailable, match=r"stampflow\[kafka\]"):
         require_confluent_kafka()
+    argv = [
+        "alerts",
+        "score",
+        "--model",
+        model,
+        "--out",
+        str(tmp_path),
+        "--kafka",
+        "localhost:1",
+        "--topic",
+        "t",
+    ]
+    assert cli_main(argv) == 2
+    assert "pip install 'stampflow[kafka]'" in capsys.readouterr().err
+    assert not (tmp_path / "batches").exists()
