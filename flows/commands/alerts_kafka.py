@@ -133,8 +133,9 @@ def score_kafka(
     from pipeline.alerts.kafka_io import KafkaSettings, KafkaUnavailable
     from pipeline.alerts.kafka_stream import score_kafka_stream
 
-    if not args.topic:
-        print("error: --kafka needs at least one --topic", file=sys.stderr)
+    if not args.topic or args.inputs or args.follow:
+        what = "needs at least one --topic" if not args.topic else "reads topics, not INPUTS or --follow"
+        print(f"error: --kafka {what}", file=sys.stderr)
         return EXIT_USAGE
     values = {field: getattr(args, name) for field, name in SETTINGS_ARGS.items()}
     settings = KafkaSettings(**values, config=dict(args.kafka_config))

@@ -235,3 +235,5 @@ def test_missing_confluent_kafka_is_a_named_reason(model, monkeypatch, tmp_path,
     assert cli_main(argv) == 2
     assert "pip install 'stampflow[kafka]'" in capsys.readouterr().err
     assert not (tmp_path / "batches").exists()
+    assert cli_main([*argv, "--follow"]) == 2
+    assert "not INPUTS or --follow" in capsys.readouterr().err
