@@ -201,6 +201,10 @@ class DielemanNet(GalaxyZooNet):
         # Always Dieleman's output layer: a positive bias keeps the ReLU of the tree layer alive at the
         # start (a question whose logits are all <= 0 gets no gradient).
         init_normal_(self.head[-1], DIELEMAN_INIT["output_std"], DIELEMAN_INIT["output_bias"])
+        # Channels-last conv stack (after the initialisation, which draws in memory order): oneDNN's
+        # convolutions and max-pools are 1.5x faster in it on CPU for these few-channel layers
+        # (benchmarks/train_speed.py); the numbers are the same up to rounding.
+        self.convs.to(memory_format=torch.channels_last)
 
     def _init_dieleman(self) -> None:
         stds = DIELEMAN_INIT["conv_std"]
@@ -221,6 +225,7 @@ class DielemanNet(GalaxyZooNet):
             parts = self.viewpoints(frame)  # (N * 16, C, P, P), index 16 * n + 4 * view + part
         else:
             parts = center_crop(frame, self.config.input_size)
+        parts = parts.contiguous(memory_format=torch.channels_last)
         feats = self.convs(parts).reshape(n, -1, self.part_features)
         if self.merge is not None:
             feats = self.merge(feats)

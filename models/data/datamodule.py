@@ -42,6 +42,8 @@ from pipeline.store import open_store
 
 #: Upper bound of the HDF5 chunk cache per dataset and process.
 MAX_CACHE_BYTES = 512 * 1024**2
+#: Default bound of the prepared stamps kept in memory (``memory_bytes``).
+MEMORY_BYTES = 2 * 1024**3
 
 
 class StampDataModule(L.LightningDataModule):
@@ -66,6 +68,9 @@ class StampDataModule(L.LightningDataModule):
         shuffle_window: training stamps shuffled together, drawn as whole HDF5 chunks
             (:class:`BlockBatchSampler`); the chunk cache is sized to hold them (at most 512 MiB).
         num_workers: DataLoader workers (0 is fastest for small stamps on few cores).
+        memory_bytes: when every stamp of the stores, prepared, takes at most this many bytes (float32),
+            they are read and prepared once and batches are gathered from memory (the same batches, with
+            no HDF5 read or preparation per batch); 0: always read the stores.
         drop_last: drop the last incomplete training batch.
     """
 
@@ -87,6 +92,7 @@ class StampDataModule(L.LightningDataModule):
         num_workers: int = 0,
         drop_last: bool = False,
         pca_sample: int = 2048,
+        memory_bytes: int = MEMORY_BYTES,
     ):
         super().__init__()
         paths = [stores] if isinstance(stores, (str, os.PathLike)) else list(stores)
@@ -115,6 +121,7 @@ class StampDataModule(L.LightningDataModule):
         self.num_workers = int(num_workers)
         self.drop_last = drop_last
         self.pca_sample = int(pca_sample)
+        self.memory_bytes = int(memory_bytes)
         self.stores: list[StoreInfo] = []
         self.offsets = np.zeros(1, dtype=np.int64)
         self.object_ids: np.ndarray | None = None
@@ -219,15 +226,23 @@ class StampDataModule(L.LightningDataModule):
             cache = max(int(2 * k * s.chunk_bytes) for k, s in zip(per_window, self.stores, strict=True))
             cache = min(MAX_CACHE_BYTES, cache)
             augmenter = Augmenter(self.augment_config, self.seed) if augment and self.augment_config else None
-            self._datasets[augment] = StoreBatchDataset(
-                self.stores,
-                self.targets,
-                self.prep,
-                augmenter,
-                self.seed,
-                cache,
-            )
+            dataset = StoreBatchDataset(self.stores, self.targets, self.prep, augmenter, self.seed, cache)
+            dataset.keep_in_memory(self._prepared_rows(dataset))
+            self._datasets[augment] = dataset
         return self._datasets[augment]
+
+    def _prepared_rows(self, dataset: StoreBatchDataset) -> Tensor | None:
+        """Every row prepared, shared by the training and evaluation datasets, when it fits in
+        ``memory_bytes`` (one stamp is prepared to learn its prepared size); else None."""
+        if not self.memory_bytes or not len(dataset):
+            return None
+        built = next((d.memory_rows for d in self._datasets.values() if d.memory_rows is not None), None)
+        if built is not None:
+            return built
+        one = dataset.transform(*dataset.read(np.zeros(1, dtype=np.int64)))
+        if one.element_size() * one.numel() * len(dataset) > self.memory_bytes:
+            return None
+        return dataset.prepared_rows()
 
     def _ranks(self) -> tuple[int, int]:
         """``(world_size, global_rank)`` of the attached trainer; ``(1, 0)`` without one."""

@@ -6,6 +6,11 @@ sampler's window, so every chunk is decompressed about once per epoch. Files are
 process (safe with DataLoader workers). Per batch: fill masked pixels, preprocess, append mask channels if
 asked (:class:`pipeline.prep.batch.BatchPrep`), augment (training only) with a generator seeded by
 ``(seed, epoch, batch)``.
+
+When the prepared stamps fit in memory (:meth:`StoreBatchDataset.prepared_rows`, kept with
+:meth:`StoreBatchDataset.keep_in_memory`), every row is read and prepared once, and a batch is only a gather
+and the augmentation: the same batches, bit for bit, without the per-batch HDF5 reads and preparation
+(preparation is per stamp, so it does not depend on which stamps share a batch).
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ class StoreBatchDataset(Dataset):
         self._files: dict[int, tuple[h5py.File, h5py.Dataset, h5py.Dataset | None]] = {}
         self._pid = -1
         self._need_mask = self.prep.needs_mask
+        self._memory: Tensor | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -136,6 +142,27 @@ class StoreBatchDataset(Dataset):
         mask = None if not masks else masks[0] if len(masks) == 1 else np.concatenate(masks)
         return stamp, mask
 
+    def prepared_rows(self, chunk_rows: int = 2048) -> Tensor:
+        """Every row of the stores prepared (:attr:`prep`, no augmentation), in global index order:
+        ``(N, C', H', W')`` float32, read ``chunk_rows`` rows at a time."""
+        parts = []
+        for start in range(0, len(self), chunk_rows):
+            rows = np.arange(start, min(len(self), start + chunk_rows))
+            parts.append(self.prep(*self.read(rows)))
+        return torch.cat(parts)
+
+    def keep_in_memory(self, rows: Tensor | None) -> None:
+        """Serve batches from ``rows`` (:meth:`prepared_rows` of the same stores and preparation; None:
+        read the stores again)."""
+        if rows is not None and len(rows) != len(self):
+            raise ValueError(f"{len(rows)} prepared rows for a dataset of {len(self)}")
+        self._memory = rows
+
+    @property
+    def memory_rows(self) -> Tensor | None:
+        """The prepared rows batches come from (None: batches are read from the stores)."""
+        return self._memory
+
     def transform(
         self, stamps: np.ndarray, mask: np.ndarray | None, generator: torch.Generator | None = None
     ) -> Tensor:
@@ -147,6 +174,11 @@ class StoreBatchDataset(Dataset):
 
     def __getitem__(self, item: tuple[int, int, np.ndarray]) -> tuple[Tensor, Tensor]:
         epoch, number, indices = item
-        stamps, mask = self.read(indices)
         g = as_generator((self.seed, epoch, number)) if self.augmenter is not None else None
+        if self._memory is not None:
+            x = self._memory[torch.from_numpy(np.asarray(indices, dtype=np.int64))]
+            if self.augmenter is not None:
+                x = self.augmenter(x, generator=g, n_aux=self.prep.n_aux(len(self.stores[0].channels)))
+            return x.contiguous(), _target_tensor(self.targets[indices])
+        stamps, mask = self.read(indices)
         return self.transform(stamps, mask, g), _target_tensor(self.targets[indices])

@@ -203,3 +203,35 @@ def test_stores_with_different_channels_are_refused(tmp_path, rb_store, gz_store
     dm = StampDataModule([rb_store, gz_store], "real")
     with pytest.raises(ValueError, match="channels"):
         dm.setup()
+
+
+@pytest.mark.parametrize("keep_mask", ["none", "any"])
+def test_batches_from_memory_equal_batches_read_from_the_store(rb_store, keep_mask):
+    """Prepared rows in memory give the same training and test batches, bit for bit, as per-batch reads."""
+
+    def make(memory_bytes):
+        dm = StampDataModule(
+            rb_store,
+            "real",
+            batch_size=8,
+            seed=3,
+            preprocess="deep_hits",
+            preprocess_kwargs={"add_snr": False},
+            augment="realbogus",
+            keep_mask=keep_mask,
+            shuffle_window=16,
+            memory_bytes=memory_bytes,
+        )
+        dm.setup("fit")
+        return dm
+
+    in_memory, from_store = make(2**30), make(0)
+    assert in_memory._dataset(augment=True).memory_rows is not None
+    assert from_store._dataset(augment=True).memory_rows is None
+    for name in ("train_dataloader", "test_dataloader"):
+        a, b = _batches(getattr(in_memory, name)()), _batches(getattr(from_store, name)())
+        assert len(a) == len(b) > 0
+        for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    # too small a budget: read from the store
+    assert make(1000)._dataset(augment=True).memory_rows is None
