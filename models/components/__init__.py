@@ -35,11 +35,13 @@ _EXPORTS = {
     "GalaxyZooTree": "layers",
     "Maxout": "layers",
     "UntiedBias2d": "layers",
+    "conv_chunk_items": "layers",
     "conv_output_shape": "layers",
     "conv_spec_tuples": "layers",
     "conv_stack": "layers",
     "count_parameters": "layers",
     "cyclic_slice": "layers",
+    "in_chunks": "layers",
     "init_normal_": "layers",
     "make_activation": "layers",
 }

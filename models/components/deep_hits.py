@@ -17,7 +17,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from models.components.layers import CyclicPool, conv_output_shape, conv_stack, cyclic_slice, make_activation
+from models.components.layers import (
+    CyclicPool,
+    conv_chunk_items,
+    conv_output_shape,
+    conv_stack,
+    cyclic_slice,
+    in_chunks,
+    make_activation,
+)
 from models.realbogus_config import RealBogusConfig
 from pipeline.prep import as_batch, center_crop, deep_hits_normalize, minmax_scale, ztf_normalize
 
@@ -86,6 +94,7 @@ class DeepHitsNet(nn.Module):
             c.network_channels, c.conv, activation="leaky_relu", negative_slope=c.negative_slope
         )
         self.rotation_features = int(np.prod(conv_output_shape(c.conv, c.network_channels, c.input_size)))
+        self.chunk_items = conv_chunk_items(c.conv, c.input_size)
         self.merge = None if c.merge == "concat" else CyclicPool(4, c.merge)
         width = self.rotation_features * (4 if self.merge is None else 1)
         dense: list[nn.Module] = []
@@ -112,7 +121,8 @@ class DeepHitsNet(nn.Module):
         parts = cyclic_slice(x)  # (4 * N, C', S, S), rotation-major
         if self.config.channels_last:
             parts = parts.contiguous(memory_format=torch.channels_last)
-        feats = self.convs(parts).reshape(4, n, self.rotation_features).transpose(0, 1)  # (N, 4, F)
+        feats = in_chunks(self.convs, parts, self.chunk_items)
+        feats = feats.reshape(4, n, self.rotation_features).transpose(0, 1)  # (N, 4, F)
         if self.merge is not None:
             return self.merge(feats).flatten(1)
         return feats.flatten(1)

