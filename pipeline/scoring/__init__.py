@@ -10,6 +10,7 @@
   :func:`model_outputs`, its prediction.
 - :mod:`pipeline.scoring.chunks`: row ranges of a store (each scored by :func:`score_store`) and the parts
   joined.
+- :mod:`pipeline.scoring.backends`: backend names and the rule ``auto`` follows for small stores.
 - :mod:`pipeline.scoring.fast_inference`: the ONNX Runtime fast path, checked against PyTorch.
 - :mod:`pipeline.scoring.morphology_classes`: derived morphology classes from the 37 Galaxy Zoo answers.
 - :mod:`pipeline.scoring.onnx_model`: self-describing ``.onnx`` models (card in the metadata) scored by ONNX
@@ -25,6 +26,9 @@ _EXPORTS = {
     "row_ranges": "chunks",
     "ScoringModel": "contract",
     "model_outputs": "contract",
+    "AUTO_ONNX_MIN_STAMPS": "backends",
+    "BACKENDS": "backends",
+    "backend_for": "backends",
     "EXACT_ATOL": "fast_inference",
     "FastInference": "fast_inference",
     "FastPathError": "fast_inference",

@@ -11,7 +11,7 @@ in one run, above the 0.1 % allowed); the benchmark keeps measuring both (``pyth
 benchmarks.suite_scoring --with-compile``). Channels-last memory is already the ``hits``/``ztf`` presets'
 setting and the 4 rotations already run as one batch (:func:`models.layers.cyclic_slice`).
 
-Backends (:data:`BACKENDS`):
+Backends (:data:`pipeline.scoring.backends.BACKENDS`):
 
 - ``onnxruntime``: the model's prediction (:func:`pipeline.scoring.contract.model_outputs`: ``predict_tensor``,
   else ``predict_step``, else ``forward``) exported with ``torch.onnx.export(dynamo=True)`` with a dynamic batch axis and run by an
@@ -20,7 +20,10 @@ Backends (:data:`BACKENDS`):
   difference above ``atol`` (1e-4) refuses it.
 - ``eager``: PyTorch fp32 under ``torch.inference_mode`` (the reference path).
 - ``auto`` (default): ``onnxruntime`` on CPU when it is installed, the model exports and the probe matches;
-  otherwise ``eager``, with the reason in :attr:`FastInference.note`.
+  otherwise ``eager``, with the reason in :attr:`FastInference.note`. A store of fewer than
+  :data:`pipeline.scoring.backends.AUTO_ONNX_MIN_STAMPS` stamps is scored ``eager``
+  (:func:`pipeline.scoring.backends.backend_for`): exporting takes 2-10 s,
+  more than such a store takes to score.
 
 A model whose prediction cannot be exported as a whole (e.g. NumPy inside its preprocessing) may split it:
 ``module.inference_parts() -> (pre, net)``, ``pre`` a torch callable run eagerly and ``net`` an
@@ -50,11 +53,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pipeline.scoring.backends import BACKENDS
 from pipeline.scoring.contract import ScoringModel, model_outputs, split_inference
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "onnxruntime", "eager")
 #: Largest absolute difference from PyTorch fp32 (probabilities) for a fast path to count as exact.
 EXACT_ATOL = 1e-4
 #: ONNX Runtime sessions kept per process (see :func:`onnx_session`).
@@ -70,7 +73,7 @@ class InferenceOptions:
     """How a model is run for scoring.
 
     Attributes:
-        backend: ``auto``, ``onnxruntime`` or ``eager`` (:data:`BACKENDS`).
+        backend: ``auto``, ``onnxruntime`` or ``eager`` (:data:`pipeline.scoring.backends.BACKENDS`).
         threads: intra-op threads of the ONNX Runtime session (None: ``torch.get_num_threads()``).
         atol: largest absolute difference from PyTorch fp32 on the probe batch for the fast path to be used.
     """

@@ -49,6 +49,7 @@ import numpy as np
 from pipeline import __version__
 from pipeline.io import ParquetTableWriter, output_format, publish_catalog, staging_parquet_path
 from pipeline.prep import describe_frame, frame_from
+from pipeline.scoring.backends import backend_for
 from pipeline.scoring.heads import TaskHead, head_for
 from pipeline.scoring.inputs import DEFAULT_BATCH_SIZE, StampBatch, iter_store_batches
 from pipeline.scoring.model_inputs import check_inputs, plan_store_inputs
@@ -363,7 +364,7 @@ def score_store(
     fmt = output_format(out, fmt)
     with open_store(store) as opened:
         attrs, plan = opened.attrs, plan_store_inputs(card, opened)
-        scorer = _scorer_of(module, card, device, backend, threads)
+        scorer = _scorer_of(module, card, device, backend_for(backend, opened.n), threads)
         scorer.prepare(plan.stamp_shape((len(opened.channels), *opened.stamp_shape)))
         meta = {
             **scorer.meta,
