@@ -7,16 +7,17 @@ Stages, each with a progress bar and its wall time printed (``runs/demo/manifest
 2. **ingest**: the simulated galaxies (Galaxy Zoo Kaggle format), the simulated triplets (labelled), and the
    97 **real ZTF alerts** shipped in ``data_catalogs/samples/ztf_triplets`` (science, template, difference;
    CCD-edge stamps padded and masked; inputs = ingested + rejected).
-3. **train** both small models side by side, one subprocess and one CPU thread each, bounded by
-   ``--train-minutes`` and ``--max-epochs``: Dieleman morphology (``small``) and Deep-HiTS real-bogus
-   (``ztf``).
+3. **train** both small models side by side, one subprocess and one CPU thread each, for a fixed number of
+   optimiser steps (``--morphology-steps``, ``--realbogus-steps``: the same seed gives the same models on
+   any machine; ``--train-minutes`` only caps a slow one): Dieleman morphology (``small``) and Deep-HiTS
+   real-bogus on the central 31x31 px of the ZTF cutouts (``ztf_fast``).
 4. **score**: the test galaxies with the morphology model, the real alerts with the real-bogus model.
 5. **report**: morphology against the test set's simulated votes; real-bogus on the real alerts against
    ZTF's own classifiers (``drb > 0.5`` where the alert has it, else ``rb > 0.5``: reference scores, not
    human labels).
 
 Everything runs through the Prefect flows' stages and caches in ``runs/demo``: a second run reuses every
-result. Under 10 minutes on 2 cores with the defaults; ``--quick`` is a tiny version (tests).
+result. About 4 minutes on 2 cores with the defaults; ``--quick`` is a tiny version (tests).
 """
 
 from __future__ import annotations
@@ -40,9 +41,25 @@ from flows.stages import StageRecorder
 from pipeline.runs import MANIFEST_NAME
 
 #: Options of ``--quick``: a tiny demo (tests).
-QUICK = {"galaxies": 60, "galaxies_test": 30, "triplets": 80, "train_minutes": 0.2, "max_epochs": 1}
+QUICK = {
+    "galaxies": 60,
+    "galaxies_test": 30,
+    "triplets": 80,
+    "morphology_steps": 2,
+    "realbogus_steps": 2,
+    "train_minutes": 0.2,
+    "max_epochs": 1,
+}
 #: Options of :class:`DemoOptions` that are command-line options of their own (``--train-minutes``...).
-SIZE_OPTIONS = ("galaxies", "galaxies_test", "triplets", "train_minutes", "max_epochs")
+SIZE_OPTIONS = (
+    "galaxies",
+    "galaxies_test",
+    "triplets",
+    "morphology_steps",
+    "realbogus_steps",
+    "train_minutes",
+    "max_epochs",
+)
 
 
 def run_demo(out: Path, options: DemoOptions | None = None) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class TrainParams(BaseModel):
     out: Path
     preset: str
     max_epochs: int = 10
+    max_steps: int | None = Field(None, ge=1, description="optimiser-step limit (reproducible)")
     max_minutes: float | None = None
     batch_size: int | None = None
     seed: int = 0
@@ -67,6 +68,7 @@ class TrainParams(BaseModel):
             args += ["--store", str(store)]
         args += ["--out", str(self.out), "--preset", self.preset, "--max-epochs", str(self.max_epochs)]
         optional = {
+            "--max-steps": self.max_steps,
             "--max-minutes": self.max_minutes,
             "--batch-size": self.batch_size,
             "--threads": self.threads,
