@@ -167,18 +167,19 @@ class StoreBatchDataset(Dataset):
         self, stamps: np.ndarray, mask: np.ndarray | None, generator: torch.Generator | None = None
     ) -> Tensor:
         """Prepare (fill, preprocess, mask channels) and, with a generator and an augmenter, augment a batch."""
-        x = self.prep(stamps, mask)
+        return self._augmented(self.prep(stamps, mask), generator)
+
+    def _augmented(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """A prepared batch augmented (with a generator and an augmenter), contiguous."""
         if self.augmenter is not None and generator is not None:
-            x = self.augmenter(x, generator=generator, n_aux=self.prep.n_aux(stamps.shape[1]))
+            x = self.augmenter(x, generator=generator, n_aux=self.prep.n_aux(len(self.stores[0].channels)))
         return x.contiguous()
 
     def __getitem__(self, item: tuple[int, int, np.ndarray]) -> tuple[Tensor, Tensor]:
         epoch, number, indices = item
         g = as_generator((self.seed, epoch, number)) if self.augmenter is not None else None
         if self._memory is not None:
-            x = self._memory[torch.from_numpy(np.asarray(indices, dtype=np.int64))]
-            if self.augmenter is not None:
-                x = self.augmenter(x, generator=g, n_aux=self.prep.n_aux(len(self.stores[0].channels)))
-            return x.contiguous(), _target_tensor(self.targets[indices])
-        stamps, mask = self.read(indices)
-        return self.transform(stamps, mask, g), _target_tensor(self.targets[indices])
+            x = self._augmented(self._memory[torch.from_numpy(np.asarray(indices, dtype=np.int64))], g)
+        else:
+            x = self.transform(*self.read(indices), g)
+        return x, _target_tensor(self.targets[indices])
