@@ -49,9 +49,11 @@ def stage_counts(
     rejected: int = 0,
     flagged: int = 0,
     reject_reasons: Mapping[str, int] | None = None,
+    stage: str = "",
     **more: Any,
 ) -> dict[str, Any]:
-    """The ``counts`` of a stage record (module docstring), checked; ``more``: further counts kept as given.
+    """The ``counts`` of a stage record (module docstring), checked (a mismatch names ``stage``); ``more``:
+    further counts kept as given.
 
     Raises:
         StageCountMismatch: ``inputs != outputs + rejected``, ``flagged > outputs``, or reject reasons that
@@ -65,7 +67,7 @@ def stage_counts(
     }
     if reject_reasons is not None:
         counts["reject_reasons"] = {str(k): int(v) for k, v in reject_reasons.items()}
-    return check_counts({**more, **counts})
+    return check_counts({**more, **counts}, stage)
 
 
 #: Names an existing record uses for its outputs count (an ingest's ``ingested``).

@@ -97,6 +97,7 @@ def _record_score(args: argparse.Namespace, report: AlertScoreReport) -> None:
         rejected=report.n_rejected,
         flagged=report.n_flagged,
         reject_reasons=report.reject_reasons,
+        stage="alerts_score",
         duplicates=report.n_duplicates,
         flag_counts=report.flag_counts,
     )

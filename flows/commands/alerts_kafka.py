@@ -98,23 +98,23 @@ def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
 def record_kafka_stage(args: argparse.Namespace, settings: KafkaSettings, report: KafkaReport) -> None:
     """The run's record: stage ``alerts_kafka`` of ``OUT/manifest.json`` (one per run, the last replacing
     the one before) with the brokers, topics and group, and counts checked by
-    :func:`flows.stages.check_counts`: inputs = scored + rejected (duplicates among the rejected), flagged
+    :func:`flows.stages.stage_counts`: inputs = scored + rejected (duplicates among the rejected), flagged
     among the scored, plus the messages and each partition's committed offset and lag at the end."""
-    from flows.stages import StageRecorder, check_counts
+    from flows.stages import StageRecorder, stage_counts
     from pipeline.runs import MANIFEST_NAME
 
-    counts = {
-        "inputs": report.n_inputs,
-        "outputs": report.n_scored,
-        "rejected": report.n_rejected + report.n_duplicates,
-        "flagged": report.n_flagged,
-        "reject_reasons": report.reject_reasons,
-        "duplicates": report.n_duplicates,
-        "messages": report.messages,
-        "messages_redelivered": report.messages_redelivered,
-        "partitions": report.partitions,
-    }
-    check_counts(counts, "alerts_kafka")
+    counts = stage_counts(
+        report.n_inputs,
+        report.n_scored,
+        rejected=report.n_rejected + report.n_duplicates,
+        flagged=report.n_flagged,
+        reject_reasons=report.reject_reasons,
+        stage="alerts_kafka",
+        duplicates=report.n_duplicates,
+        messages=report.messages,
+        messages_redelivered=report.messages_redelivered,
+        partitions=report.partitions,
+    )
     config = {"bootstrap": settings.bootstrap, "topics": list(settings.topics), "group": settings.group}
     outputs = {"folder": str(args.out), "out_topic": settings.out_topic, "batches": report.batches}
     StageRecorder(Path(args.out) / MANIFEST_NAME).record(
