@@ -45,6 +45,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from benchmarks.augment import first_optimizer
 from benchmarks.roofline import flops_per_item, fraction, matmul_gflops
 from data_catalogs.galaxy_zoo import QUESTION_SLICES, cumulative_from_conditional
 from pipeline.store import StampStoreWriter
@@ -90,12 +91,20 @@ def build(task: str, preset: str, store: Path, out: Path, seed: int) -> tuple[L.
     return model, datamodule
 
 
+def batch_size(task: str, preset: str) -> int:
+    """The preset's batch size, from its config (no model, no data)."""
+    from models.morphology_config import MorphologyConfig
+    from models.realbogus_config import RealBogusConfig
+
+    config = MorphologyConfig if task == "morphology" else RealBogusConfig
+    return config.from_preset(preset).batch_size
+
+
 def _optimizer_and_schedulers(model: L.LightningModule) -> tuple[torch.optim.Optimizer, list[Any]]:
+    """The optimizer (:func:`benchmarks.augment.first_optimizer`) and the step schedulers of the model."""
     configured = model.configure_optimizers()
-    if isinstance(configured, torch.optim.Optimizer):
-        return configured, []
-    sched = configured.get("lr_scheduler")
-    return configured["optimizer"], [] if sched is None else [sched["scheduler"]]
+    sched = configured.get("lr_scheduler") if isinstance(configured, dict) else None
+    return first_optimizer(configured), [] if sched is None else [sched["scheduler"]]
 
 
 def _loss(model: L.LightningModule, batch: Any, i: int) -> torch.Tensor:
@@ -216,8 +225,7 @@ def train_model_case(preset: str, store: Path, out: Path, seed: int, threads: in
         threads=threads,
         data_overrides={"fractions": FRACTIONS},
     )
-    model, _ = build(task, preset, store, out / "probe", seed)
-    samples = result.steps * model.config.batch_size
+    samples = result.steps * batch_size(task, preset)
     return {
         "steps": result.steps,
         "fit_seconds": round(result.fit_seconds, 2),
@@ -232,14 +240,7 @@ def run_preset(
 ) -> dict[str, Any]:
     task, channels, side, steps, _ = PRESETS[preset]
     torch.set_num_threads(threads)
-    probe, _ = build(
-        task,
-        preset,
-        synthetic_store(folder / f"{preset}_probe.h5", task, channels, side, 64, seed),
-        folder / "p",
-        seed,
-    )
-    n = max(256, 3 * steps * probe.config.batch_size)
+    n = max(256, 3 * steps * batch_size(task, preset))
     store = synthetic_store(folder / f"{preset}.h5", task, channels, side, int(n / FRACTIONS[0]) + 1, seed)
     references = [matmul_gflops()]
     model, datamodule = build(task, preset, store, folder / f"{preset}_step", seed)
